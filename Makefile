@@ -1,0 +1,39 @@
+# Two entry points (see README): `make quickstart` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# llama.cpp is built from source: portable x86-64 flags (AVX2), because a build tuned to the
+# build machine can die with "Illegal instruction" on CPUs/VMs that advertise AVX-512/AMX.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
+# Offline at run and test time: no price-map or Hub downloads.
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: quickstart test install system-deps golden-sets clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[$*]"
+	touch $@
+
+install: $(VENV)/.installed-local
+
+quickstart: $(VENV)/.installed-local
+	$(BIN)/evalharness run configs/quickstart.yaml
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: $(VENV)/.installed-dev,local system-deps
+	$(BIN)/python -m pytest -q
+
+golden-sets: $(VENV)/.installed-local
+	$(BIN)/python -m evalharness.importers
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

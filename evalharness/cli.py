@@ -1,0 +1,114 @@
+"""Command line: each command parses options, calls one API function and prints the result.
+
+Exit codes: 0 success; 1 gate failed; 2 bad input or usage (one line per problem on stderr, never a
+traceback); 3 the run finished over its error budget; 130 interrupted (the run folder is resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import api
+from .errors import EvalHarnessError
+
+_CONFIG = click.Path(dir_okay=False, path_type=Path)
+_RUN_DIR = click.Path(file_okay=False, path_type=Path)
+
+
+class _Cli(click.Group):
+    """Maps errors to one line each and an exit code, with no traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except EvalHarnessError as exc:
+            for line in exc.lines():
+                click.echo(f"error: {line}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(2)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except OSError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="evalharness")
+def cli() -> None:
+    """Evaluate moderation deciders (LLMs, classic classifiers, human raters) against
+    human-labeled golden sets, per policy, with cost and quality evidence."""
+
+
+@cli.command()
+@click.argument("config", type=_CONFIG)
+def validate(config: Path) -> None:
+    """Check CONFIG, its policies, golden set and deciders. Exit 0, or 2 naming each problem."""
+    plan = api.validate(config)
+    counts = ", ".join(f"{pid}: {len(plan.items_for(p))} items" for pid, p in plan.policies.items())
+    click.echo(f"{config}: ok — {len(plan.items)} items ({counts}); "
+               f"deciders: {', '.join(d.name for d in plan.deciders)}")
+
+
+def _summary(result: api.RunResult) -> None:
+    from .report.markdown import summary_lines
+
+    for line in summary_lines(result.metrics, result.manifest):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("config", type=_CONFIG)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected items.")
+@click.option("--run-id", help="Name of the run folder (default: <timestamp>-<config name>).")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run: only missing decisions.")
+@click.option("--out", "out_dir", type=_RUN_DIR, help="Parent folder of run folders (default results/).")
+def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None) -> None:
+    """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line."""
+    try:
+        result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume, out_dir=out_dir)
+    except KeyboardInterrupt:
+        click.echo("interrupted: every finished decision is saved; rerun with --resume "
+                   "to finish the rest", err=True)
+        sys.exit(130)
+    _summary(result)
+    click.echo(f"report: {result.run_dir / 'report.md'}")
+    click.echo(str(result.run_dir))
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("run_dir", type=_RUN_DIR)
+def report(run_dir: Path) -> None:
+    """Recompute metrics.json and re-render the reports of RUN_DIR (calls no model)."""
+    api.write_report(run_dir)
+    click.echo(str(run_dir / "report.md"))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of eval configs (for editor completion)."""
+    from .config import config_json_schema
+
+    click.echo(json.dumps(config_json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="evalharness")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

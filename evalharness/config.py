@@ -1,0 +1,259 @@
+"""Eval configs: what to run, validated by pydantic with ``extra="forbid"``.
+
+Relative paths in a config are resolved against the config file's folder. Policies are named by id
+and looked up in ``policies_dir`` (default: the nearest ``policies/`` folder at or above the config).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .errors import ConfigError
+from .yamlfile import YamlDocument, load_yaml, parse_model
+
+Scalar = Union[str, int, float, bool]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleSpec(_Strict):
+    """A seeded sample of the (filtered) golden set."""
+
+    n: int | None = Field(default=None, gt=0)
+    """Number of items to keep (all when the set is smaller)."""
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    """Share of items to keep, instead of ``n``."""
+    seed: int = 0
+    stratify_by: str | None = None
+    """Keep the share of each value of this field, e.g. ``labels.hate_speech`` or ``meta.source``."""
+
+    @model_validator(mode="after")
+    def _one_size(self) -> SampleSpec:
+        if (self.n is None) == (self.fraction is None):
+            raise ValueError("give exactly one of n or fraction")
+        return self
+
+
+class GoldenSetSpec(_Strict):
+    """Where the items come from and which of them to use."""
+
+    path: str
+    """JSONL (optionally .gz), CSV or Parquet file, or a local Hugging Face dataset folder."""
+    format: Literal["auto", "jsonl", "csv", "parquet", "hf"] = "auto"
+    filter: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    """Keep items whose field equals the value (or one of the listed values). Fields: ``id``,
+    ``meta.<key>``, ``labels.<policy>``."""
+    sample: SampleSpec | None = None
+
+    @field_validator("filter")
+    @classmethod
+    def _filter_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key != "id" and not key.startswith(("meta.", "labels.")):
+                raise ValueError(f"filter field {key!r}: use id, meta.<key> or labels.<policy>")
+        return value
+
+
+class _DeciderBase(_Strict):
+    name: str
+    """Name in results; letters, digits, ``_ . -``."""
+    policies: list[str] | None = None
+    """Limit this decider to these policy ids (default: all the config's policies)."""
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("use letters, digits, _ . and - (no /, spaces or other signs)")
+        return name
+
+
+class LlmDeciderConfig(_DeciderBase):
+    """A language model that reads the policy prompt and answers with a label."""
+
+    kind: Literal["llm"]
+    model: str = "embedded"
+    """``embedded`` runs a GGUF model in-process with llama.cpp (SmolLM2-135M by default)."""
+    gguf: str | None = None
+    """Path to another GGUF file for ``model: embedded``."""
+    n_ctx: int = Field(default=2048, ge=256)
+    """Context window for the embedded model; longer items are truncated from the middle."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads for the embedded model (default: all cores)."""
+    compute_cost_per_hour_usd: float = Field(default=0.0, ge=0)
+    """What an hour of the machine running the embedded model costs."""
+
+    @model_validator(mode="after")
+    def _supported(self) -> LlmDeciderConfig:
+        if self.model != "embedded":
+            raise ValueError(
+                f"model {self.model!r}: only `embedded` is supported by this version"
+            )
+        return self
+
+
+class ClassicDeciderConfig(_DeciderBase):
+    """TF-IDF features and logistic regression, trained on a disjoint golden set."""
+
+    kind: Literal["classic"]
+    train: GoldenSetSpec
+    """Training items; their ids must not overlap the evaluated items."""
+    features: Literal["word", "char", "word+char"] = "word+char"
+    """Word 1-2 grams, character 2-5 grams within word bounds, or both."""
+    max_features: int = Field(default=100_000, gt=0)
+    c: float = Field(default=4.0, gt=0)
+    """Inverse regularisation strength of the logistic regression."""
+    class_weight: Literal["balanced", "none"] = "balanced"
+    seed: int = 0
+
+
+class HumanDeciderConfig(_DeciderBase):
+    """The golden set's own raters, scored against QA gold like any other decider."""
+
+    kind: Literal["human"]
+    cost_per_hour_usd: float = Field(ge=0)
+    """Loaded hourly cost of a moderator (override per site with ``site_cost_per_hour_usd``)."""
+    seconds_per_item: float | None = Field(default=None, gt=0)
+    """Handling time when the annotations do not record it."""
+    sites: dict[str, list[str]] = Field(default_factory=dict)
+    """Map site name -> rater ids, when the data has no site."""
+    site_cost_per_hour_usd: dict[str, float] = Field(default_factory=dict)
+    leave_one_out: Literal["auto", "always", "never"] = "auto"
+    """Grade each rater against the majority of the *other* raters: ``auto`` does so where the
+    golden set says gold came from these raters."""
+    seed: int = 0
+    """Seed for picking which rater's judgment stands for the single-review human tier."""
+
+
+class PrecomputedDeciderConfig(_DeciderBase):
+    """Scores already in the golden set, e.g. from a production classifier."""
+
+    kind: Literal["precomputed"]
+    scores: str
+    """Key in each item's ``scores`` holding ``{policy: probability of violating}``."""
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    cost_per_decision_usd: float = Field(default=0.0, ge=0)
+
+
+DeciderConfig = Annotated[
+    Union[LlmDeciderConfig, ClassicDeciderConfig, HumanDeciderConfig, PrecomputedDeciderConfig],
+    Field(discriminator="kind"),
+]
+
+
+class RunConfig(_Strict):
+    """An eval: golden set x policies x deciders."""
+
+    name: str
+    """Short name; part of the run id."""
+    description: str = ""
+    golden_set: GoldenSetSpec
+    policies: list[str] = Field(min_length=1)
+    """Policy ids, looked up in ``policies_dir``."""
+    policies_dir: str | None = None
+    """Folder of policy files (default: the nearest ``policies/`` at or above this config)."""
+    deciders: list[DeciderConfig] = Field(min_length=1)
+    slice_by: list[str] = Field(default_factory=list)
+    """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
+    output_dir: str | None = None
+    """Where run folders go (default: ``results/`` in the current directory)."""
+
+    _source: YamlDocument | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("use letters, digits, _ . and - only")
+        return name
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RunConfig:
+        names = [d.name for d in self.deciders]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"decider names must be unique; repeated: {dupes}")
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError("policies: each policy may be listed once")
+        return self
+
+    @property
+    def path(self) -> Path:
+        assert self._source is not None, "config was not loaded from a file"
+        return self._source.path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self._source else Path.cwd()
+
+    def resolve(self, relative: str) -> Path:
+        """A path from this config, relative to the config file's folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def line_of(self, *loc: Any) -> int | None:
+        return self._source.line_of(loc) if self._source else None
+
+    def problem(self, message: str, *loc: Any, fix: str | None = None) -> ConfigError:
+        """A :class:`ConfigError` pointing at ``loc`` in this config file."""
+        return ConfigError(
+            message,
+            file=str(self.path) if self._source else None,
+            line=self.line_of(*loc),
+            field=".".join(str(p) for p in loc) or None,
+            fix=fix,
+        )
+
+    def find_policies_dir(self) -> Path:
+        if self.policies_dir:
+            return self.resolve(self.policies_dir)
+        for folder in [self.base_dir.resolve(), *self.base_dir.resolve().parents]:
+            if (folder / "policies").is_dir():
+                return folder / "policies"
+        raise self.problem(
+            "no policies/ folder found at or above the config",
+            "policies_dir",
+            fix="set policies_dir: to the folder holding the policy YAML files",
+        )
+
+    def decider_policies(self, decider: BaseModel) -> list[str]:
+        chosen = getattr(decider, "policies", None)
+        return list(chosen) if chosen else list(self.policies)
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Load and schema-check a config file (see :func:`evalharness.validate` for data checks)."""
+    doc = load_yaml(Path(path), ConfigError)
+    config = parse_model(RunConfig, doc, ConfigError)
+    assert isinstance(config, RunConfig)
+    config._source = doc
+    for i, decider in enumerate(config.deciders):
+        for policy_id in decider.policies or []:
+            if policy_id not in config.policies:
+                raise config.problem(
+                    f"policy {policy_id!r} is not in the config's policies",
+                    "deciders", i, "policies",
+                    fix=f"use some of {config.policies}",
+                )
+    return config
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON Schema of the config format, for editor completion and the config reference."""
+    return RunConfig.model_json_schema()

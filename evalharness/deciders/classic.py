@@ -1,0 +1,141 @@
+"""Classic tier: TF-IDF features and logistic regression, trained on a disjoint golden set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..goldens import select_items
+from ..policies import Policy
+from ..records import Decision, GoldenItem
+from .base import Decider, DecisionRequest
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from ..config import ClassicDeciderConfig, RunConfig
+
+
+def build_pipeline(config: ClassicDeciderConfig) -> Pipeline:
+    """The untrained scikit-learn pipeline a classic decider config describes."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    def vectorizer(analyzer: str, ngrams: tuple[int, int]) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True,
+                               max_features=config.max_features, lowercase=True)
+
+    parts = []
+    if config.features in ("word", "word+char"):
+        parts.append(("word", vectorizer("word", (1, 2))))
+    if config.features in ("char", "word+char"):
+        parts.append(("char", vectorizer("char_wb", (2, 5))))
+    return Pipeline([
+        ("features", FeatureUnion(parts)),
+        ("model", LogisticRegression(
+            C=config.c, max_iter=2000, random_state=config.seed,
+            class_weight=None if config.class_weight == "none" else "balanced",
+        )),
+    ])
+
+
+class ClassicDecider(Decider):
+    """One TF-IDF + logistic regression model per policy; confidence = predicted probability."""
+
+    kind = "classic"
+
+    def __init__(self, config: ClassicDeciderConfig, run_config: RunConfig) -> None:
+        super().__init__(config.name)
+        self.config = config
+        self.run_config = run_config
+        self.models: dict[str, Pipeline] = {}
+        self.train_counts: dict[str, dict[str, int]] = {}
+        self.train_seconds: dict[str, float] = {}
+        self._train: list[GoldenItem] = []
+
+    def _where(self) -> tuple[Any, ...]:
+        index = next(i for i, d in enumerate(self.run_config.deciders) if d.name == self.name)
+        return ("deciders", index, "train")
+
+    def training_items(self) -> list[GoldenItem]:
+        path = self.run_config.resolve(self.config.train.path)
+        return select_items(self.config.train, path)
+
+    def check_disjoint(self, train: Sequence[GoldenItem], evaluated: Sequence[GoldenItem]) -> None:
+        """Refuse to train on any item that is also evaluated."""
+        overlap = sorted({it.id for it in train} & {it.id for it in evaluated})
+        if overlap:
+            raise self.run_config.problem(
+                f"{len(overlap)} training item ids are also evaluated (e.g. {overlap[:3]})",
+                *self._where(),
+                fix="train on a disjoint set: filter the training set (e.g. by meta.split) "
+                    "or use another golden set",
+            )
+
+    def _labeled(self, policy: Policy) -> list[tuple[str, str]]:
+        return [(it.text, it.labels[policy.id]) for it in self._train if policy.id in it.labels]
+
+    def check(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
+        """Load the training set; refuse overlap with the evaluated items or a single class."""
+        self._train = self.training_items()
+        self.check_disjoint(self._train, items)
+        for policy in policies:
+            labeled = self._labeled(policy)
+            classes = sorted({label for _, label in labeled})
+            unknown = sorted(set(classes) - set(policy.label_names))
+            if unknown:
+                raise self.run_config.problem(
+                    f"training labels {unknown} for {policy.id} are not labels of the policy",
+                    *self._where(), fix=f"use a training set labeled with {policy.label_names}",
+                )
+            if len(classes) < 2:
+                raise self.run_config.problem(
+                    f"the training set has {len(labeled)} items labeled for {policy.id} "
+                    f"with classes {classes}; at least two classes are needed",
+                    *self._where(),
+                    fix=f"train on a set with labels.{policy.id}, or limit the decider with "
+                        "policies: [...]",
+                )
+
+    def setup(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
+        for policy in policies:
+            labeled = self._labeled(policy)
+            classes = sorted({label for _, label in labeled})
+            start = time.perf_counter()
+            pipeline = build_pipeline(self.config)
+            pipeline.fit([t for t, _ in labeled], [label for _, label in labeled])
+            self.train_seconds[policy.id] = time.perf_counter() - start
+            self.models[policy.id] = pipeline
+            self.train_counts[policy.id] = {c: sum(1 for _, l in labeled if l == c) for c in classes}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model": f"tfidf[{self.config.features}]+logistic_regression",
+            "params": self.config.model_dump(exclude={"name", "kind", "train", "policies"}),
+            "train": self.config.train.model_dump(),
+            "train_counts": self.train_counts,
+            "train_seconds": {k: round(v, 3) for k, v in self.train_seconds.items()},
+        }
+
+    def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
+        by_policy: dict[str, list[DecisionRequest]] = {}
+        for request in requests:
+            by_policy.setdefault(request.policy.id, []).append(request)
+        for policy_id, batch in by_policy.items():
+            model = self.models[policy_id]
+            start = time.perf_counter()
+            probabilities = model.predict_proba([r.item.text for r in batch])
+            per_item = (time.perf_counter() - start) / len(batch)
+            classes = [str(c) for c in model.classes_]
+            for request, row in zip(batch, probabilities):
+                scores = {label: 0.0 for label in request.policy.label_names}
+                scores.update({c: float(p) for c, p in zip(classes, row)})
+                label = max(scores, key=scores.__getitem__)
+                yield self.decision(
+                    request, label=label, outcome="ok", confidence=scores[label],
+                    confidence_source="probability", scores=scores, latency_s=per_item,
+                )

@@ -1,0 +1,94 @@
+"""Errors that reach the user, each saying where it happened and how to fix it.
+
+The tree::
+
+    EvalHarnessError              exit 2 unless stated: bad input or usage
+     ├── UsageError               a command-line flag or argument
+     ├── ConfigError              an eval config file
+     ├── PolicyError              a policy file
+     ├── GoldenSetError           a golden set file (row-level)
+     ├── DeciderError             a decider that cannot be set up (missing model, price, key)
+     ├── RunDirError              a run directory that cannot be read or resumed
+     └── GateFailure              exit 1: a regression gate failed
+
+Every error holds one or more :class:`Problem` s; the CLI prints one line per problem and never a
+traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, and where."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [p for p in (where, self.field) if p]
+        text = ": ".join([*parts, self.message])
+        return f"{text} ({self.fix})" if self.fix else text
+
+
+class EvalHarnessError(Exception):
+    """Base of all errors the CLI reports without a traceback."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+        problems: list[Problem] | None = None,
+    ) -> None:
+        self.problems = list(problems or [])
+        if message is not None:
+            self.problems.insert(0, Problem(message, file, line, field, fix))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        """One printable line per problem."""
+        return [str(p) for p in self.problems]
+
+
+class UsageError(EvalHarnessError):
+    """A command-line flag or argument is wrong."""
+
+
+class ConfigError(EvalHarnessError):
+    """An eval config file is invalid."""
+
+
+class PolicyError(EvalHarnessError):
+    """A policy file is invalid."""
+
+
+class GoldenSetError(EvalHarnessError):
+    """A golden set file or one of its rows is invalid."""
+
+
+class DeciderError(EvalHarnessError):
+    """A decider cannot be set up: missing model file, dependency, price or API key."""
+
+
+class RunDirError(EvalHarnessError):
+    """A run directory is missing, incomplete or from an incompatible version."""
+
+
+class GateFailure(EvalHarnessError):
+    """A regression gate failed; each problem is one failed check."""
+
+    exit_code = 1

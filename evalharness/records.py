@@ -1,0 +1,236 @@
+"""Versioned records written to and read from disk.
+
+Every model starts with ``schema_version``. When a field is renamed, bump the version and add a
+before-validator that upgrades old rows on read. Never reorder or drop fields silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Outcome = Literal["ok", "invalid", "refusal", "error"]
+OUTCOMES_NOT_OK: tuple[str, ...] = ("invalid", "refusal", "error")
+"""Confusion-matrix columns that follow the policy labels, in this order."""
+
+DeciderKind = Literal["llm", "classic", "precomputed", "human", "human_rater", "fake"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Annotation(_Record):
+    """One rater's judgment of one item."""
+
+    rater: str
+    """Rater id, stable within the golden set."""
+    site: str | None = None
+    """BPO site or team the rater worked at, when the data knows it."""
+    labels: dict[str, str]
+    """The rater's label per policy id."""
+    seconds: float | None = None
+    """Handling time for this item, when recorded."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Anything else the source recorded for this judgment (e.g. severity, targets)."""
+
+
+class GoldenItem(_Record):
+    """One human-labeled item of a golden set."""
+
+    schema_version: int = 1
+    """Layout version of this record."""
+    id: str
+    """Unique id within the golden set; prefixed by the set name in shipped sets."""
+    text: str
+    """The content a moderator (or model) judges."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """QA gold label per policy id; a policy missing here is unknown for this item."""
+    annotations: list[Annotation] = Field(default_factory=list)
+    """Individual raters' judgments, when the source has them."""
+    gold_from_raters: bool = False
+    """True when ``labels`` is the majority of these same ``annotations`` (so raters are scored
+    leave-one-out)."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Slice keys (market, language, source, target...) and source-specific extras."""
+    scores: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``."""
+
+
+class Usage(_Record):
+    """Token usage of one model call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's (or llama.cpp's) prefix cache."""
+
+
+class Decision(_Record):
+    """One row of ``decisions.jsonl``: one decider's decision on one item under one policy."""
+
+    schema_version: int = 1
+    item_id: str
+    policy: str
+    decider: str
+    """Decider name from the config; per-rater rows are ``<human decider>/<rater>``."""
+    decider_kind: DeciderKind
+    label: str | None
+    """The decided label; null unless ``outcome`` is ``ok``."""
+    confidence: float | None = None
+    """Probability (0-1) of ``label``, or null when the decider gives none."""
+    confidence_source: Literal["logprobs", "probability", "stated", "score"] | None = None
+    """Where the confidence came from; ``stated`` means the model said it (less trustworthy)."""
+    scores: dict[str, float] | None = None
+    """Probability per policy label, when the decider gives a distribution."""
+    outcome: Outcome
+    gold: str | None
+    """QA gold for this item and policy (for raters: the leave-one-out majority), or null."""
+    cost_usd: float = 0.0
+    """What this decision costs to make (tokens x price, compute, or rater time)."""
+    latency_s: float | None = None
+    """Wall time of the call that made the decision (for raters: handling seconds)."""
+    cached: bool = False
+    """True when the answer came from the response cache and was not paid for in this run."""
+    error: str | None = None
+    """Error message when ``outcome`` is ``error``."""
+    raw: str | None = None
+    """Raw model output, kept for ``invalid`` and ``refusal`` outcomes."""
+    usage: Usage | None = None
+    truncated: bool = False
+    """The item text was cut in the middle to fit the model's context window."""
+    rater: str | None = None
+    site: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """The item's meta, copied so slices can be computed from this file alone."""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of this row within a run: (item, policy, decider)."""
+        return (self.item_id, self.policy, self.decider)
+
+
+class Interval(_Record):
+    """A point estimate with its 95% interval."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    method: str | None = None
+    """``wilson``, ``bootstrap`` or ``clopper-pearson``."""
+
+
+class SliceKey(_Record):
+    key: str
+    value: str
+
+
+class MetricRow(_Record):
+    """Metrics of one decider on one policy over one slice (slice null = all items)."""
+
+    policy: str
+    decider: str
+    decider_kind: DeciderKind
+    slice: SliceKey | None = None
+    n: int
+    """Decisions with a gold label (the denominator of accuracy)."""
+    n_no_gold: int = 0
+    """Decisions left out because gold was unknown (e.g. a leave-one-out tie)."""
+    labels: list[str]
+    """Row order of ``confusion``; its columns are these labels then invalid, refusal, error."""
+    confusion: list[list[int]]
+    outcomes: dict[str, int]
+    accuracy: Interval
+    precision: dict[str, Interval]
+    recall: dict[str, Interval]
+    f1: dict[str, Interval]
+    cohen_kappa: float | None
+    coverage: Interval
+    """Share of decisions with outcome ``ok``."""
+    cost_total_usd: float
+    cost_per_decision_usd: float | None
+    cost_per_correct_usd: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+
+
+class RaterScore(_Record):
+    rater: str
+    site: str | None
+    n: int
+    accuracy: Interval
+
+
+class SiteScore(_Record):
+    site: str
+    raters: int
+    n: int
+    accuracy: Interval
+
+
+class HumanAgreement(_Record):
+    """How the golden set's raters agree with each other and with QA gold, per policy."""
+
+    policy: str
+    decider: str
+    krippendorff_alpha: float | None
+    n_items: int
+    raters: list[RaterScore]
+    sites: list[SiteScore]
+    rater_accuracy: Interval
+    """All rater judgments pooled against (leave-one-out) gold."""
+
+
+class PolicyInfo(_Record):
+    version: str
+    owner: str
+    prompt_hash: str
+    """sha256 of the labels, prompt and examples: what changes the decisions."""
+    file_sha256: str | None = None
+    labels: list[str]
+    violating: list[str]
+
+
+class GoldenSetInfo(_Record):
+    path: str
+    file_sha256: str | None
+    selection_sha256: str
+    """sha256 of the selected items' content (after filter, sample and --limit)."""
+    n_items: int
+    filter: dict[str, Any] = Field(default_factory=dict)
+    sample: dict[str, Any] | None = None
+    limit: int | None = None
+
+
+class Manifest(_Record):
+    """``manifest.json``: what ran, on what, with which versions. Small; read it first."""
+
+    schema_version: int = 1
+    run_id: str
+    status: Literal["running", "complete", "interrupted", "failed"]
+    started_at: str
+    finished_at: str | None = None
+    config_path: str
+    config: dict[str, Any]
+    """The config as resolved, with secrets removed."""
+    config_hash: str
+    """sha256 of the resolved config; ``--resume`` refuses a run whose config changed."""
+    policies: dict[str, PolicyInfo]
+    golden_set: GoldenSetInfo
+    deciders: list[dict[str, Any]]
+    """Each decider's kind, model id and parameters, as it describes itself."""
+    slice_by: list[str] = Field(default_factory=list)
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    git: dict[str, Any] | None = None
+    """Commit and dirty flag of the working tree the run came from, when it is a git checkout."""
+    price_table: dict[str, Any] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Decisions by outcome, and how many were served from cache."""
+
+
+class MetricsFile(_Record):
+    schema_version: int = 1
+    run_id: str
+    results: list[MetricRow]
+    human_agreement: list[HumanAgreement] = Field(default_factory=list)
