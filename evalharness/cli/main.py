@@ -1,8 +1,4 @@
-"""Command line: each command parses options, calls one API function and prints the result.
-
-Exit codes: 0 success; 1 gate failed; 2 bad input or usage (one line per problem on stderr, never a
-traceback); 3 the run finished over its error budget; 130 interrupted (the run folder is resumable).
-"""
+"""The ``evalharness`` group and the run-level commands: validate, run, report, schema."""
 
 from __future__ import annotations
 
@@ -12,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from . import api
-from .errors import EvalHarnessError
+from .. import api
+from ..errors import EvalHarnessError
 
-_CONFIG = click.Path(dir_okay=False, path_type=Path)
-_RUN_DIR = click.Path(file_okay=False, path_type=Path)
+CONFIG_PATH = click.Path(dir_okay=False, path_type=Path)
+RUN_DIR_PATH = click.Path(file_okay=False, path_type=Path)
 
 
 class _Cli(click.Group):
@@ -53,7 +49,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("config", type=_CONFIG)
+@click.argument("config", type=CONFIG_PATH)
 def validate(config: Path) -> None:
     """Check CONFIG, its policies, golden set and deciders. Exit 0, or 2 naming each problem."""
     plan = api.validate(config)
@@ -63,18 +59,18 @@ def validate(config: Path) -> None:
 
 
 def _summary(result: api.RunResult) -> None:
-    from .report.markdown import summary_lines
+    from ..report.markdown import summary_lines
 
     for line in summary_lines(result.metrics, result.manifest):
         click.echo(line)
 
 
 @cli.command()
-@click.argument("config", type=_CONFIG)
+@click.argument("config", type=CONFIG_PATH)
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected items.")
 @click.option("--run-id", help="Name of the run folder (default: <timestamp>-<config name>).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run: only missing decisions.")
-@click.option("--out", "out_dir", type=_RUN_DIR, help="Parent folder of run folders (default results/).")
+@click.option("--out", "out_dir", type=RUN_DIR_PATH, help="Parent folder of run folders (default results/).")
 def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None) -> None:
     """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line."""
     try:
@@ -90,7 +86,7 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
 
 
 @cli.command()
-@click.argument("run_dir", type=_RUN_DIR)
+@click.argument("run_dir", type=RUN_DIR_PATH)
 def report(run_dir: Path) -> None:
     """Recompute metrics.json and re-render the reports of RUN_DIR (calls no model)."""
     api.write_report(run_dir)
@@ -100,15 +96,8 @@ def report(run_dir: Path) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of eval configs (for editor completion)."""
-    from .config import config_json_schema
+    from ..config import config_json_schema
 
     click.echo(json.dumps(config_json_schema(), indent=2))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="evalharness")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
