@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .cache import ResponseCache, default_cache_dir
 from .errors import RunDirError, UsageError
+from .estimate import RunEstimate, estimate_run
 from .plan import EvalPlan, build_plan
-from .records import Manifest, MetricsFile
+from .records import Decision, Manifest, MetricsFile
 from .report import write_report
 from .rundir import RunDir
 from .runner import execute
@@ -30,6 +33,8 @@ class RunResult:
     manifest: Manifest
     metrics: MetricsFile
     exit_code: int = 0
+    """0, or 3 when the error budget was exceeded."""
+    budget_breaches: list[str] = field(default_factory=list)
 
 
 def validate(config_path: Path | str) -> EvalPlan:
@@ -141,6 +146,55 @@ def _update_deciders(manifest: Manifest, plan: EvalPlan) -> None:
     ]
 
 
+def open_cache(plan: EvalPlan, use_cache: bool = True) -> ResponseCache | None:
+    """The response cache a run uses, or None when the config or ``--no-cache`` turns it off."""
+    spec = plan.config.cache
+    if not (use_cache and spec.enabled):
+        return None
+    folder = plan.config.resolve(spec.dir) if spec.dir else default_cache_dir()
+    return ResponseCache(folder)
+
+
+def _price_table(plan: EvalPlan) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for decider in plan.deciders:
+        price = getattr(decider, "price", None)
+        if price is not None:
+            table[decider.name] = {"model": decider.config.model, **price.as_dict()}  # type: ignore[attr-defined]
+        elif getattr(decider, "config", None) is not None and hasattr(decider.config, "compute_cost_per_hour_usd"):
+            table[decider.name] = {"model": "embedded",
+                                   "compute_cost_per_hour_usd": decider.config.compute_cost_per_hour_usd}  # type: ignore[attr-defined]
+    return table
+
+
+def error_budget_breaches(decisions: list[Decision], max_error_rate: float | None) -> list[str]:
+    """One line per decider whose share of ``error`` outcomes exceeds the budget."""
+    if max_error_rate is None:
+        return []
+    totals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for d in decisions:
+        if d.decider_kind != "human_rater":
+            totals[d.decider] += 1
+            errors[d.decider] += d.outcome == "error"
+    return [
+        f"decider {name}: {errors[name]} of {n} decisions are errors "
+        f"({errors[name] / n:.1%} > max_error_rate {max_error_rate:.1%})"
+        for name, n in totals.items() if n and errors[name] / n > max_error_rate
+    ]
+
+
+def estimate(config_path: Path | str, *, limit: int | None = None, use_cache: bool = True) -> RunEstimate:
+    """What ``run_eval`` would call and cost (the ``--dry-run``); calls no model."""
+    plan = build_plan(config_path, limit=limit)
+    cache = open_cache(plan, use_cache)
+    try:
+        return estimate_run(plan, cache, plan.config.cache.epoch)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 def run_eval(
     config_path: Path | str,
     *,
@@ -148,12 +202,14 @@ def run_eval(
     run_id: str | None = None,
     resume: bool = False,
     out_dir: Path | str | None = None,
+    use_cache: bool = True,
     live_progress: bool | None = None,
 ) -> RunResult:
     """Run an eval config; write ``<out>/<run_id>/`` and return where it went and its metrics.
 
-    A ``KeyboardInterrupt`` leaves the run folder resumable (status ``interrupted``) and
-    propagates.
+    ``exit_code`` is 3 when a decider's error rate exceeds the config's ``max_error_rate`` (all
+    files are still written). A ``KeyboardInterrupt`` leaves the run folder resumable (status
+    ``interrupted``) and propagates.
     """
     if limit is not None and limit <= 0:
         raise UsageError("--limit must be a positive number of items", field="--limit")
@@ -162,23 +218,33 @@ def run_eval(
         plan.config.resolve(plan.config.output_dir) if plan.config.output_dir else Path("results")
     )
     run, manifest = _open_run(plan, out, run_id, resume)
+    manifest.price_table = _price_table(plan)
     run.write_manifest(manifest)
+    cache = open_cache(plan, use_cache)
     try:
-        execute(plan, run, live=live_progress)
+        stats = execute(plan, run, cache=cache, epoch=plan.config.cache.epoch, live=live_progress)
     except BaseException:
         manifest.status = "interrupted"
         _update_deciders(manifest, plan)
         run.write_manifest(manifest)
         raise
+    finally:
+        if cache is not None:
+            cache.close()
     _update_deciders(manifest, plan)
     decisions = run.read_decisions()
     manifest.counts = {
         "decisions": len(decisions),
         **{o: sum(d.outcome == o for d in decisions) for o in ("ok", "invalid", "refusal", "error")},
         "cached": sum(d.cached for d in decisions),
+        "model_calls_this_session": stats.counts["calls"],
     }
+    manifest.endpoints = stats.endpoints
+    breaches = error_budget_breaches(decisions, plan.config.max_error_rate)
+    manifest.error_budget = {"max_error_rate": plan.config.max_error_rate, "breaches": breaches}
     manifest.status = "complete"
     manifest.finished_at = _now()
     run.write_manifest(manifest)
     metrics = write_report(run.path)
-    return RunResult(run_dir=run.path, manifest=manifest, metrics=metrics)
+    return RunResult(run_dir=run.path, manifest=manifest, metrics=metrics,
+                     exit_code=3 if breaches else 0, budget_breaches=breaches)

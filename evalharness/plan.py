@@ -13,10 +13,10 @@ from typing import Any
 from .config import RunConfig, file_sha256, load_config
 from .deciders import Decider
 from .errors import EvalHarnessError, GoldenSetError, Problem
-from .goldens import check_labels, select_items
+from .goldens import check_labels, select_items, selection_hash
 from .policies import Policy, find_policy, load_policy
 from .records import GoldenItem, GoldenSetInfo, PolicyInfo
-from .registry import create_decider
+from .registry import create_deciders
 
 
 @dataclass
@@ -32,17 +32,18 @@ class EvalPlan:
     warnings: list[str] = field(default_factory=list)
 
     def decider_policies(self, decider: Decider) -> list[Policy]:
-        spec = next(d for d in self.config.deciders if d.name == decider.name)
-        return [self.policies[p] for p in self.config.decider_policies(spec)]
+        return [self.policies[p] for p in decider.policy_ids]
 
     def items_for(self, policy: Policy) -> list[GoldenItem]:
         """Items with a known gold label for ``policy`` (unknown gold is not evaluated)."""
         return [item for item in self.items if policy.id in item.labels]
 
     def policy_infos(self) -> dict[str, PolicyInfo]:
+        variants = {getattr(d, "variant", "default") for d in self.deciders} - {"default"}
         return {
             pid: PolicyInfo(
                 version=p.version, owner=p.owner, prompt_hash=p.prompt_hash,
+                variant_hashes={v: p.prompt_hash_for(v) for v in sorted(variants) if v in p.variants},
                 file_sha256=file_sha256(p.path) if p.path else None,
                 labels=p.label_names, violating=p.violating,
             )
@@ -94,8 +95,6 @@ def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan
                 fix="choose a golden set labeled for this policy or drop it from policies:",
             )
     _check_slices(config, items)
-    from .goldens import selection_hash
-
     info = GoldenSetInfo(
         path=str(golden_path),
         file_sha256=file_sha256(golden_path) if golden_path.is_file() else None,
@@ -105,7 +104,11 @@ def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan
         sample=config.golden_set.sample.model_dump() if config.golden_set.sample else None,
         limit=limit,
     )
-    deciders = [create_decider(spec, config) for spec in config.deciders]
+    deciders = []
+    for spec in config.deciders:
+        for made in create_deciders(spec, config):
+            made.policy_ids = config.decider_policies(spec)
+            deciders.append(made)
     plan = EvalPlan(config=config, policies=policies, items=items, deciders=deciders,
                     golden_set=info, limit=limit)
     for decider in deciders:

@@ -76,6 +76,8 @@ class Policy(_Strict):
     violating: list[str] = Field(min_length=1)
     """The labels that mean the content breaks the policy (auto-action targets)."""
     prompt: Prompt
+    variants: dict[str, Prompt] = Field(default_factory=dict)
+    """Alternative prompts (e.g. ``terse``) that an llm decider can run with ``prompt_variants``."""
     examples: list[Example] = Field(default_factory=list)
 
     _path: Path | None = PrivateAttr(default=None)
@@ -93,7 +95,17 @@ class Policy(_Strict):
         for ex in self.examples:
             if ex.label not in names:
                 raise ValueError(f"examples: label {ex.label!r} not in labels {names}")
+        if "default" in self.variants:
+            raise ValueError("variants: `default` is the name of prompt:; choose another name")
         return self
+
+    def prompt_for(self, variant: str = "default") -> Prompt:
+        """The prompt of ``variant`` (``default`` is ``prompt:``)."""
+        if variant == "default":
+            return self.prompt
+        if variant not in self.variants:
+            raise KeyError(variant)
+        return self.variants[variant]
 
     @property
     def label_names(self) -> list[str]:
@@ -105,32 +117,38 @@ class Policy(_Strict):
 
     @cached_property
     def prompt_hash(self) -> str:
-        """sha256 of everything that changes what a decider is asked."""
+        """sha256 of everything that changes what a decider is asked (default prompt)."""
+        return self.prompt_hash_for("default")
+
+    def prompt_hash_for(self, variant: str) -> str:
         payload = {
             "labels": [label.model_dump() for label in self.labels],
             "violating": self.violating,
-            "prompt": self.prompt.model_dump(),
+            "prompt": self.prompt_for(variant).model_dump(),
             "examples": [ex.model_dump() for ex in self.examples],
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
-    def render_user(self, text: str) -> str:
+    def render_user(self, text: str, variant: str = "default") -> str:
         """The user message for ``text``, with the template's delimiters neutralised inside it."""
-        for tag in set(_TAG.findall(self.prompt.user)):
+        template = self.prompt_for(variant).user
+        for tag in set(_TAG.findall(template)):
             text = re.sub(rf"<(/?){re.escape(tag)}>", r"[\1" + tag + "]", text, flags=re.I)
-        return self.prompt.user.replace(TEXT_PLACEHOLDER, text)
+        return template.replace(TEXT_PLACEHOLDER, text)
 
-    def messages(self, text: str, *, answer_instruction: str = "") -> list[dict[str, str]]:
+    def messages(
+        self, text: str, *, answer_instruction: str = "", variant: str = "default"
+    ) -> list[dict[str, str]]:
         """Chat messages: policy text (plus the decider's answer format), examples, then the item."""
-        system = self.prompt.system.rstrip()
+        system = self.prompt_for(variant).system.rstrip()
         if answer_instruction:
             system = f"{system}\n\n{answer_instruction}"
         msgs = [{"role": "system", "content": system}]
         for ex in self.examples:
-            msgs.append({"role": "user", "content": self.render_user(ex.text)})
+            msgs.append({"role": "user", "content": self.render_user(ex.text, variant)})
             msgs.append({"role": "assistant", "content": ex.label})
-        msgs.append({"role": "user", "content": self.render_user(text)})
+        msgs.append({"role": "user", "content": self.render_user(text, variant)})
         return msgs
 
 

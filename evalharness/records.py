@@ -98,6 +98,8 @@ class Decision(_Record):
     raw: str | None = None
     """Raw model output, kept for ``invalid`` and ``refusal`` outcomes."""
     usage: Usage | None = None
+    attempts: int = 1
+    """Calls made for this decision (more than one after retries; 0 when served from cache)."""
     truncated: bool = False
     """The item text was cut in the middle to fit the model's context window."""
     rater: str | None = None
@@ -187,6 +189,8 @@ class PolicyInfo(_Record):
     owner: str
     prompt_hash: str
     """sha256 of the labels, prompt and examples: what changes the decisions."""
+    variant_hashes: dict[str, str] = Field(default_factory=dict)
+    """Prompt hash of each prompt variant used by a decider, other than ``default``."""
     file_sha256: str | None = None
     labels: list[str]
     violating: list[str]
@@ -226,7 +230,11 @@ class Manifest(_Record):
     """Commit and dirty flag of the working tree the run came from, when it is a git checkout."""
     price_table: dict[str, Any] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
-    """Decisions by outcome, and how many were served from cache."""
+    """Decisions by outcome, how many were served from cache, and model calls made."""
+    endpoints: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Per model endpoint: concurrency bounds and rate limits met in the last session."""
+    error_budget: dict[str, Any] = Field(default_factory=dict)
+    """``max_error_rate`` and the deciders over it (the run exits 3 when there are any)."""
 
 
 class MetricsFile(_Record):

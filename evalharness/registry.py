@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .deciders import Decider
 
-Factory = Callable[[Any, "RunConfig"], "Decider"]
+Factory = Callable[[Any, "RunConfig"], "Decider | list[Decider]"]
 _FACTORIES: dict[str, Factory] = {}
 _entry_points_loaded = False
 
@@ -45,8 +45,9 @@ def _load_entry_points() -> None:
             ep.load()
 
 
-def create_decider(config: Any, run_config: RunConfig) -> Decider:
-    """Build the decider for one ``deciders:`` entry of a config."""
+def create_deciders(config: Any, run_config: RunConfig) -> list[Decider]:
+    """Build the decider(s) for one ``deciders:`` entry of a config (an llm entry with several
+    prompt variants gives one decider per variant)."""
     _load_entry_points()
     factory = _FACTORIES.get(config.kind)
     if factory is None:
@@ -55,14 +56,19 @@ def create_decider(config: Any, run_config: RunConfig) -> Decider:
             field="deciders.kind",
             fix=f"use one of {sorted(_FACTORIES)} or install the plugin that provides it",
         )
-    return factory(config, run_config)
+    made = factory(config, run_config)
+    return made if isinstance(made, list) else [made]
 
 
 @decider("llm")
-def _llm(config: Any, run_config: RunConfig) -> Decider:
-    from .deciders.embedded import EmbeddedLlm
-
-    return EmbeddedLlm(config, run_config)
+def _llm(config: Any, run_config: RunConfig) -> list[Decider]:
+    if config.embedded:
+        from .deciders.embedded import EmbeddedLlm as cls
+    else:
+        from .deciders.chat import ChatLlm as cls  # type: ignore[assignment]
+    names = run_config.decider_names(config)
+    return [cls(config, run_config, variant=variant, name=name)
+            for variant, name in zip(config.prompt_variants, names)]
 
 
 @decider("classic")

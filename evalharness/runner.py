@@ -1,17 +1,31 @@
 """Runs every decider over its policies' items and appends each decision as soon as it exists.
 
 Work already in ``decisions.jsonl`` is skipped, so a resumed run does only what is missing and no
-(item, policy, decider) row is ever written twice.
+(item, policy, decider) row is ever written twice. Model calls get, in one place: the response cache
+(hits are never paid twice; errors are never cached), bounded concurrency per endpoint with adaptive
+rate limiting, retries with exponential backoff and jitter for retryable failures only (honouring
+``Retry-After``), and a per-request timeout. A failure that survives its retries is an ``error``
+outcome, never a dropped item.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
 
-from .deciders import Decider, DecisionRequest
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import wait_random_exponential
+
+from .cache import ResponseCache, cache_key
+from .deciders import CallError, Decider, DecisionRequest, ModelDecider
 from .plan import EvalPlan
 from .progress import Progress, make_progress
+from .ratelimit import AdaptiveLimiter
+from .records import Decision
+from .redaction import Redactor
 from .rundir import RunDir, append_decision
 
 
@@ -21,6 +35,16 @@ class Work:
 
     decider: Decider
     requests: list[DecisionRequest]
+
+
+@dataclass
+class RunStats:
+    """What one ``execute`` call did."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    """New decisions by outcome, plus ``cached`` and ``calls`` (model calls made)."""
+    endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per endpoint: concurrency bounds and rate limits met."""
 
 
 def pending_work(plan: EvalPlan, done: set[tuple[str, str, str]]) -> list[Work]:
@@ -38,37 +62,173 @@ def pending_work(plan: EvalPlan, done: set[tuple[str, str, str]]) -> list[Work]:
     return work
 
 
-def execute(plan: EvalPlan, run_dir: RunDir, *, live: bool | None = None) -> Counter[str]:
-    """Decide everything still missing in ``run_dir``; returns counts of the new decisions by
-    outcome, plus ``cached``.
+class _Writer:
+    """Appends decisions once each, and keeps the progress display and counts current."""
 
-    ``KeyboardInterrupt`` propagates after everything decided so far has been written.
+    def __init__(self, out: IO[str], done: set[tuple[str, str, str]], progress: Progress,
+                 stats: RunStats) -> None:
+        self.out, self.done, self.progress, self.stats = out, done, progress, stats
+
+    def write(self, decision: Decision, decider: Decider) -> None:
+        if decision.key in self.done:
+            return
+        append_decision(self.out, decision)
+        self.done.add(decision.key)
+        if decision.decider == decider.name:
+            self.stats.counts[decision.outcome] += 1
+            self.stats.counts["cached"] += decision.cached
+            self.progress.advance(decision, f"{decider.name} · {decision.policy}")
+
+
+def execute(
+    plan: EvalPlan,
+    run_dir: RunDir,
+    *,
+    cache: ResponseCache | None = None,
+    epoch: int = 0,
+    live: bool | None = None,
+) -> RunStats:
+    """Decide everything still missing in ``run_dir``.
+
+    Deciders without model calls (classic, human, precomputed) run first; then all model deciders
+    run concurrently, each endpoint within its own limits. ``KeyboardInterrupt`` propagates after
+    every finished decision has been written.
     """
     done = {d.key for d in run_dir.read_decisions()}
-    work = pending_work(plan, done)
-    counts: Counter[str] = Counter()
+    work = [w for w in pending_work(plan, done) if w.requests]
+    stats = RunStats()
     total = sum(len(w.requests) for w in work)
+    redactor = Redactor.for_deciders(plan.deciders)
     with make_progress(total, live=live) as progress, run_dir.open_decisions() as out:
+        writer = _Writer(out, done, progress, stats)
         try:
             for unit in work:
-                if unit.requests:
-                    _run_decider(plan, unit, out, done, progress, counts)
+                if not isinstance(unit.decider, ModelDecider):
+                    _setup(plan, unit.decider)
+                    for decision in unit.decider.decide(unit.requests):
+                        writer.write(decision, unit.decider)
+            model_work = [w for w in work if isinstance(w.decider, ModelDecider)]
+            if model_work:
+                for unit in model_work:
+                    _setup(plan, unit.decider)
+                asyncio.run(_run_models(model_work, writer, cache, epoch, redactor, stats))
         finally:
             for decider in plan.deciders:
                 decider.close()
-    return counts
+    return stats
 
 
-def _run_decider(plan: EvalPlan, unit: Work, out, done, progress: Progress, counts) -> None:
-    decider = unit.decider
+def _setup(plan: EvalPlan, decider: Decider) -> None:
     decider.setup(plan.decider_policies(decider), plan.items)
     decider.ready = True
-    for decision in decider.decide(unit.requests):
-        if decision.key in done:
-            continue
-        append_decision(out, decision)
-        done.add(decision.key)
-        if decision.decider == decider.name:
-            counts[decision.outcome] += 1
-            counts["cached"] += decision.cached
-            progress.advance(decision, f"{decider.name} · {decision.policy}")
+
+
+async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | None, epoch: int,
+                      redactor: Redactor, stats: RunStats) -> None:
+    limiters: dict[str, AdaptiveLimiter] = {}
+    for unit in work:
+        decider = unit.decider
+        assert isinstance(decider, ModelDecider)
+        limiters.setdefault(decider.endpoint, AdaptiveLimiter(decider.concurrency))
+    try:
+        await asyncio.gather(*(
+            _drain(u, limiters[u.decider.endpoint], writer, cache, epoch, redactor, stats)  # type: ignore[attr-defined]
+            for u in work
+        ))
+    finally:
+        stats.endpoints = {endpoint: lim.stats() for endpoint, lim in limiters.items()}
+
+
+async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: ResponseCache | None,
+                 epoch: int, redactor: Redactor, stats: RunStats) -> None:
+    """Serve cache hits at once, then call the model for the rest with ``concurrency`` workers."""
+    decider = unit.decider
+    assert isinstance(decider, ModelDecider)
+    pending: list[tuple[DecisionRequest, dict[str, Any], str]] = []
+    for request in unit.requests:
+        payload = decider.payload(request)
+        key = cache_key(payload, epoch)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            writer.write(decider.parse(request, hit, cached=True, attempts=0), decider)
+        else:
+            pending.append((request, payload, key))
+    queue = iter(pending)
+
+    async def worker() -> None:
+        for request, payload, key in queue:
+            decision, response = await decide_one(decider, request, payload, limiter, redactor, stats)
+            if response is not None and cache is not None:
+                cache.put(key, str(payload.get("model")), response)
+            writer.write(decision, decider)
+
+    await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(pending)) or 1)))
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    """Exponential backoff with full jitter, never shorter than the server's ``Retry-After``."""
+    backoff = wait_random_exponential(multiplier=0.5, max=20)(retry_state)
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    return max(backoff, min(retry_after, 120.0))
+
+
+async def decide_one(
+    decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
+    limiter: AdaptiveLimiter, redactor: Redactor, stats: RunStats,
+) -> tuple[Decision, dict[str, Any] | None]:
+    """Call the model with retries and a timeout. Returns the decision and the response to cache
+    (None for an error, which is an outcome and never cached)."""
+    attempts = 0
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(decider.max_attempts),
+            wait=_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
+            reraise=True,
+        ):
+            with attempt:
+                attempts += 1
+                stats.counts["calls"] += 1
+                async with limiter.slot():
+                    try:
+                        response = await asyncio.wait_for(decider.call(payload), decider.timeout_s)
+                    except asyncio.TimeoutError:
+                        raise CallError(f"timed out after {decider.timeout_s:g} s",
+                                        retryable=True) from None
+                    except CallError as exc:
+                        if exc.rate_limited:
+                            await limiter.back_off(exc.retry_after)
+                        raise
+                await limiter.succeeded(response.get("rate_limit"))
+    except CallError as exc:
+        message = str(exc)
+    except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        try:
+            decision = decider.parse(request, response, cached=False, attempts=attempts)
+        except Exception as exc:
+            message = f"could not read the response: {type(exc).__name__}: {exc}"
+        else:
+            if decision.raw:
+                decision.raw = redactor(decision.raw)
+            return decision, response
+    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
+                             error=redactor(message))
+    return error, None
+
+
+def decide_uncached(decider: ModelDecider, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
+    """Decide ``requests`` with retries and limits but no cache (the decider's own ``decide``)."""
+
+    async def run() -> list[Decision]:
+        limiter = AdaptiveLimiter(decider.concurrency)
+        redactor = Redactor.for_deciders([decider])
+        stats = RunStats()
+        results = await asyncio.gather(*(
+            decide_one(decider, r, decider.payload(r), limiter, redactor, stats) for r in requests
+        ))
+        return [decision for decision, _ in results]
+
+    yield from asyncio.run(run())

@@ -71,18 +71,42 @@ def _summary(result: api.RunResult) -> None:
 @click.option("--run-id", help="Name of the run folder (default: <timestamp>-<config name>).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run: only missing decisions.")
 @click.option("--out", "out_dir", type=RUN_DIR_PATH, help="Parent folder of run folders (default results/).")
-def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None) -> None:
-    """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line."""
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
+def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None,
+        no_cache: bool, dry_run: bool) -> None:
+    """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line.
+
+    Exit 0, 2 on bad input, 3 when the run finished over its error budget (max_error_rate),
+    130 when interrupted (finish with --resume).
+    """
+    if dry_run:
+        _print_estimate(api.estimate(config, limit=limit, use_cache=not no_cache))
+        return
     try:
-        result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume, out_dir=out_dir)
+        result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume, out_dir=out_dir,
+                              use_cache=not no_cache)
     except KeyboardInterrupt:
         click.echo("interrupted: every finished decision is saved; rerun with --resume "
                    "to finish the rest", err=True)
         sys.exit(130)
     _summary(result)
+    for line in result.budget_breaches:
+        click.echo(f"error budget exceeded: {line}", err=True)
     click.echo(f"report: {result.run_dir / 'report.md'}")
     click.echo(str(result.run_dir))
     sys.exit(result.exit_code)
+
+
+def _print_estimate(estimate: "api.RunEstimate") -> None:
+    click.echo("| decider | model | decisions | calls | cached | prompt tokens (est.) "
+               "| completion tokens (est.) | cost (est.) |")
+    click.echo("|---|---|---|---|---|---|---|---|")
+    for r in estimate.rows:
+        click.echo(f"| {r.decider} | {r.model} | {r.decisions} | {r.calls} | {r.cached} "
+                   f"| {r.prompt_tokens} | {r.completion_tokens} | ${r.cost_usd:.4f} |")
+    click.echo(f"dry run: {estimate.calls} model calls, about ${estimate.cost_usd:.4f}; "
+               "nothing was called")
 
 
 @cli.command()

@@ -1,5 +1,5 @@
 """Deciders: LLMs, classic classifiers, precomputed scores and human raters."""
 
-from .base import Decider, DecisionRequest
+from .base import CallError, Decider, DecisionRequest, ModelDecider
 
-__all__ = ["Decider", "DecisionRequest"]
+__all__ = ["CallError", "Decider", "DecisionRequest", "ModelDecider"]

@@ -5,11 +5,13 @@ Caching, resume, progress and cost totals live once in :mod:`evalharness.runner`
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import DeciderError
 from ..policies import Policy
 from ..records import Decision, DeciderKind, GoldenItem
 
@@ -35,6 +37,8 @@ class Decider(ABC):
         self.name = name
         self.ready = False
         """Set by the runner once :meth:`setup` has run."""
+        self.policy_ids: list[str] = []
+        """The policies this decider decides (set when a plan is built)."""
 
     def check(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Cheap checks that the decider can run on these items (no model loading or training);
@@ -69,3 +73,103 @@ class Decider(ABC):
             meta=request.item.meta,
             **fields,
         )
+
+
+def check_prompt_variant(policies: Sequence[Policy], variant: str, decider: str) -> None:
+    """Every policy must define the prompt variant a decider runs."""
+    for policy in policies:
+        if variant != "default" and variant not in policy.variants:
+            raise DeciderError(
+                f"policy {policy.id} has no prompt variant {variant!r}",
+                file=str(policy.path) if policy.path else None,
+                field=f"deciders.{decider}.prompt_variants",
+                fix=f"add variants: {{{variant}: ...}} to the policy, or drop the variant",
+            )
+
+
+class CallError(Exception):
+    """One failed model call: retryable (429, 5xx, timeout, connection, malformed body) or not."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+    @staticmethod
+    def retry_after_of(headers: Mapping[str, str]) -> float | None:
+        """Seconds to wait from ``Retry-After`` / ``retry-after-ms`` headers, if any."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            if "retry-after-ms" in lower:
+                return float(lower["retry-after-ms"]) / 1000
+            if "retry-after" in lower:
+                return float(lower["retry-after"])
+        except ValueError:
+            return None
+        return None
+
+    @staticmethod
+    def rate_limit_hint(headers: Mapping[str, str]) -> float | None:
+        """Seconds until the request budget resets when ``x-ratelimit-remaining-requests`` is 0."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        if lower.get("x-ratelimit-remaining-requests", "").strip() != "0":
+            return None
+        return _duration_s(lower.get("x-ratelimit-reset-requests", "1s"))
+
+    @classmethod
+    def from_status(cls, status: int, message: str, headers: Mapping[str, str]) -> CallError:
+        retryable = status in (408, 409, 429) or status >= 500
+        return cls(f"HTTP {status}: {message}", retryable=retryable, status=status,
+                   retry_after=cls.retry_after_of(headers))
+
+
+def _duration_s(text: str) -> float:
+    """Parse OpenAI-style durations such as ``1s``, ``6m0s``, ``250ms``."""
+    total = 0.0
+    for value, unit in re.findall(r"([\d.]+)(ms|s|m|h)", text):
+        total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total or 1.0
+
+
+class ModelDecider(Decider):
+    """A decider that calls a model once per request. The runner adds what every model call needs:
+    the response cache, bounded concurrency, adaptive rate limiting, retries and timeouts.
+
+    Subclasses give the request (:meth:`payload`: everything that changes the answer, which is also
+    the cache key), make the call (:meth:`call`: raise :class:`CallError` on failure) and read the
+    answer (:meth:`parse`).
+    """
+
+    concurrency: int = 1
+    timeout_s: float = 60.0
+    max_attempts: int = 1
+
+    @property
+    def endpoint(self) -> str:
+        """Requests to the same endpoint share one concurrency and rate limit."""
+        return self.name
+
+    @abstractmethod
+    def payload(self, request: DecisionRequest) -> dict[str, Any]:
+        """The request as JSON-able data; it is the cache key, so only output-affecting inputs."""
+
+    @abstractmethod
+    async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Make the call; return a JSON-able response (it is what the cache stores)."""
+
+    @abstractmethod
+    def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,
+              attempts: int) -> Decision:
+        """The decision a response means."""
+
+    def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
+        """Decide without a cache (for notebooks); runs use :func:`evalharness.runner.execute`."""
+        from ..runner import decide_uncached
+
+        yield from decide_uncached(self, requests)

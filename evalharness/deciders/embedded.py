@@ -8,10 +8,12 @@ assistant's answer. The label probabilities, normalised over the policy's labels
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import numpy as np
 from ..errors import DeciderError
 from ..policies import Policy
 from ..records import Decision, Usage
-from .base import Decider, DecisionRequest
+from .base import DecisionRequest, ModelDecider, check_prompt_variant
 
 if TYPE_CHECKING:
     from ..config import LlmDeciderConfig, RunConfig
@@ -56,14 +58,19 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - top - np.log(np.exp(logits - top).sum())
 
 
-class EmbeddedLlm(Decider):
+class EmbeddedLlm(ModelDecider):
     """SmolLM2 (or any GGUF) via llama-cpp-python, in this process."""
 
     kind = "llm"
+    concurrency = 1
+    timeout_s = 600.0
 
-    def __init__(self, config: LlmDeciderConfig, run_config: RunConfig) -> None:
-        super().__init__(config.name)
+    def __init__(self, config: LlmDeciderConfig, run_config: RunConfig, variant: str = "default",
+                 name: str | None = None) -> None:
+        super().__init__(name or config.name)
         self.config = config
+        self.variant = variant
+        self._worker: ThreadPoolExecutor | None = None
         self.model_path = run_config.resolve(config.gguf) if config.gguf else None
         self._llm: Any = None
         self._template: Any = None
@@ -80,12 +87,14 @@ class EmbeddedLlm(Decider):
             raise DeciderError("GGUF model file not found", file=str(path), field="gguf",
                                fix="check the path in the config")
         self.model_path = path
+        check_prompt_variant(policies, self.variant, self.config.name)
 
     def setup(self, policies: Sequence[Policy], items: Sequence[Any]) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         assert self.model_path is not None, "check() runs first"
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llm = Llama(
             model_path=str(self.model_path),
             n_ctx=self.config.n_ctx,
@@ -115,58 +124,78 @@ class EmbeddedLlm(Decider):
             "model_name": meta.get("general.name"),
             "n_ctx": self.config.n_ctx,
             "scoring": "label log-probability, normalised over the policy's labels",
+            "prompt_variant": self.variant,
         }
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
 
-    def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
-        for request in requests:
-            start = time.perf_counter()
-            try:
-                scores, usage, truncated = self._score(request.policy, request.item.text)
-            except Exception as exc:  # one item's failure is an outcome, not a crash
-                yield self.decision(request, label=None, outcome="error",
-                                    error=f"{type(exc).__name__}: {exc}",
-                                    latency_s=time.perf_counter() - start)
-                continue
-            latency = time.perf_counter() - start
-            label = max(scores, key=scores.__getitem__)
-            yield self.decision(
-                request,
-                label=label,
-                outcome="ok",
-                confidence=scores[label],
-                confidence_source="logprobs",
-                scores=scores,
-                latency_s=latency,
-                cost_usd=self.config.compute_cost_per_hour_usd * latency / 3600,
-                usage=usage,
-                truncated=truncated,
-            )
+    # requests -------------------------------------------------------------------------------------
+    def payload(self, request: DecisionRequest) -> dict[str, Any]:
+        assert self.model_path is not None, "check() runs first"
+        policy = request.policy
+        return {
+            "model": f"embedded:{self.model_path.name}:{self.model_path.stat().st_size}",
+            "scoring": "label-logprobs-v1",
+            "n_ctx": self.config.n_ctx,
+            "labels": policy.label_names,
+            "messages": policy.messages(request.item.text, variant=self.variant,
+                                        answer_instruction=answer_instruction(policy)),
+            "policy": [policy.id, policy.version],
+        }
 
-    def _prompt_tokens(self, policy: Policy, text: str) -> tuple[list[int], bool]:
-        """Chat-template tokens of the prompt, truncating the item's middle if it is too long."""
+    async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Score the labels in the decider's one worker thread (llama.cpp is not re-entrant)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, self._score, payload)
+
+    def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,
+              attempts: int) -> Decision:
+        scores = response["scores"]
+        label = max(scores, key=scores.__getitem__)
+        latency = response["latency_s"]
+        return self.decision(
+            request,
+            label=label,
+            outcome="ok",
+            confidence=scores[label],
+            confidence_source="logprobs",
+            scores=scores,
+            latency_s=latency,
+            cost_usd=self.config.compute_cost_per_hour_usd * latency / 3600,
+            usage=Usage(**response["usage"]),
+            truncated=response["truncated"],
+            cached=cached,
+            attempts=attempts,
+        )
+
+    def _prompt_tokens(self, messages: list[dict[str, str]]) -> tuple[list[int], bool]:
+        """Chat-template tokens of the prompt, cutting the item's middle if it is too long."""
         budget = self.config.n_ctx - _ANSWER_RESERVE
+        messages = [dict(m) for m in messages]
         truncated = False
         while True:
-            messages = policy.messages(text, answer_instruction=answer_instruction(policy))
             prompt = self._template(messages=messages).prompt
             tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
             if len(tokens) <= budget:
                 return tokens, truncated
+            text = messages[-1]["content"]
             excess_chars = (len(tokens) - budget) * 4 + 16
             if excess_chars >= len(text):
                 raise ValueError("the policy prompt alone does not fit n_ctx; raise n_ctx")
             keep = (len(text) - excess_chars) // 2
-            text = text[:keep] + " [...] " + text[len(text) - keep:]
+            messages[-1]["content"] = text[:keep] + " [...] " + text[len(text) - keep:]
             truncated = True
 
-    def _score(self, policy: Policy, text: str) -> tuple[dict[str, float], Usage, bool]:
+    def _score(self, payload: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
         llm = self._llm
-        tokens, truncated = self._prompt_tokens(policy, text)
+        tokens, truncated = self._prompt_tokens(payload["messages"])
         shared = 0
         previous = llm.input_ids[: llm.n_tokens]
         limit = min(len(previous), len(tokens) - 1)  # always evaluate at least one token
@@ -177,7 +206,7 @@ class EmbeddedLlm(Decider):
         prompt_len = llm.n_tokens
         first = _log_softmax(self._last_logits())
         logprobs = {}
-        for name in policy.label_names:
+        for name in payload["labels"]:
             label_tokens = llm.tokenize(name.encode(), add_bos=False, special=False)
             total = float(first[label_tokens[0]])
             for j in range(1, len(label_tokens)):
@@ -189,8 +218,13 @@ class EmbeddedLlm(Decider):
         values = np.array(list(logprobs.values()))
         probs = np.exp(values - values.max())
         probs /= probs.sum()
-        scores = {name: float(p) for name, p in zip(logprobs, probs)}
-        return scores, Usage(prompt_tokens=len(tokens), cached_tokens=shared), truncated
+        return {
+            "scores": {name: float(p) for name, p in zip(logprobs, probs)},
+            "logprobs": logprobs,
+            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0, "cached_tokens": shared},
+            "truncated": truncated,
+            "latency_s": time.perf_counter() - start,
+        }
 
     def _last_logits(self) -> np.ndarray:
         import llama_cpp

@@ -1,0 +1,292 @@
+"""LLMs behind an API: OpenAI-compatible endpoints through the openai SDK, the rest through litellm.
+
+Both paths send the same request and normalise the reply to the same dict (text, refusal, finish
+reason, logprobs, usage), so decisions, usage and cost records are identical whichever path served
+them. The openai SDK path costs less CPU per request (see ``bench/RESULTS.md``); litellm is imported
+only when a config uses a non-OpenAI provider.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DeciderError
+from ..parsing import parse_reply
+from ..policies import Policy
+from ..prices import TokenPrice, lookup_price, supports_response_schema
+from ..records import Decision, GoldenItem, Usage
+from .base import CallError, DecisionRequest, ModelDecider, check_prompt_variant
+
+if TYPE_CHECKING:
+    from ..config import LlmDeciderConfig, RunConfig
+
+OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
+MAX_LOGPROB_TOKENS = 64
+
+
+def provider_of(model: str) -> str:
+    return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def answer_format(policy: Policy, mode: str) -> str:
+    """The answer instruction appended to the policy text (static, so prefix caching still works)."""
+    labels = ", ".join(policy.label_names)
+    if mode == "text":
+        return f"Answer with exactly one word, one of: {labels}."
+    return (
+        'Respond with a JSON object {"label": <one of: ' + labels + '>, "confidence": <0 to 1>} '
+        "and nothing else."
+    )
+
+
+def response_format(policy: Policy, mode: str) -> dict[str, Any] | None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": policy.label_names},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["label", "confidence"],
+        "additionalProperties": False,
+    }
+    if mode == "json_schema":
+        return {"type": "json_schema",
+                "json_schema": {"name": "moderation_decision", "strict": True, "schema": schema}}
+    if mode == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return None
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    if raw is None:
+        return {}
+    get = raw.get if isinstance(raw, Mapping) else (lambda k, d=None: getattr(raw, k, d))
+    details = get("prompt_tokens_details")
+    dget = details.get if isinstance(details, Mapping) else (lambda k, d=None: getattr(details, k, d))
+    return {
+        "prompt_tokens": int(get("prompt_tokens") or 0),
+        "completion_tokens": int(get("completion_tokens") or 0),
+        "cached_tokens": int((dget("cached_tokens") if details is not None else 0) or 0),
+    }
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not content:
+        return None
+    return [
+        {"token": t.token, "logprob": float(t.logprob),
+         "top": [[alt.token, float(alt.logprob)] for alt in (t.top_logprobs or [])]}
+        for t in content[:MAX_LOGPROB_TOKENS]
+    ]
+
+
+def normalise(completion: Any) -> dict[str, Any]:
+    """The parts of a chat completion (openai or litellm object) that decisions are made from."""
+    choice = completion.choices[0]
+    message = choice.message
+    return {
+        "text": message.content or "",
+        "refusal": getattr(message, "refusal", None),
+        "finish_reason": choice.finish_reason,
+        "logprobs": _logprobs(choice),
+        "usage": _usage(completion.usage),
+        "model": getattr(completion, "model", None),
+    }
+
+
+class ChatLlm(ModelDecider):
+    """An LLM reached over HTTP (OpenAI, Azure, vLLM, llama.cpp server, Anthropic, ...)."""
+
+    kind = "llm"
+
+    def __init__(self, config: LlmDeciderConfig, run_config: RunConfig, variant: str = "default",
+                 name: str | None = None) -> None:
+        super().__init__(name or config.name)
+        self.config = config
+        self.variant = variant
+        self.concurrency = config.concurrency
+        self.timeout_s = config.timeout_s
+        self.max_attempts = config.max_attempts
+        provider = provider_of(config.model)
+        if config.client == "auto":
+            self.client_kind = "openai" if provider in OPENAI_COMPATIBLE else "litellm"
+        else:
+            self.client_kind = config.client
+        self.mode = config.structured_output
+        if self.mode == "auto":
+            self.mode = "json_schema" if supports_response_schema(config.model) else "text"
+        self.want_logprobs = (config.logprobs if config.logprobs is not None
+                              else self.client_kind == "openai")
+        self.price: TokenPrice | None = None
+        self._client: Any = None
+
+    # set-up ---------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return self.config.api_base or provider_of(self.config.model)
+
+    def _api_key(self) -> str | None:
+        env = self.config.api_key_env
+        return os.environ.get(env) if env else None
+
+    def secrets(self) -> list[str]:
+        """Values that must never be written anywhere (the API key)."""
+        key = self._api_key()
+        return [key] if key else []
+
+    def check(self, policies: list[Policy], items: list[GoldenItem]) -> None:
+        self.price = lookup_price(self.config.model, self.config.price)
+        if self.price is None:
+            raise DeciderError(
+                f"no known price for model {self.config.model!r}",
+                field=f"deciders.{self.config.name}.price",
+                fix="add price: {input_per_mtok: ..., output_per_mtok: ...} (0 for a local server)",
+            )
+        if self.config.api_key_env and not os.environ.get(self.config.api_key_env):
+            raise DeciderError(
+                f"environment variable {self.config.api_key_env} is not set",
+                field=f"deciders.{self.config.name}.api_key_env",
+                fix=f"export {self.config.api_key_env}=... before running",
+            )
+        if self.client_kind == "openai" and provider_of(self.config.model) == "azure" and not (
+            self.config.api_base and self.config.api_version
+        ):
+            raise DeciderError("Azure OpenAI needs api_base and api_version",
+                               field=f"deciders.{self.config.name}", fix="set both")
+        check_prompt_variant(policies, self.variant, self.config.name)
+
+    def setup(self, policies: list[Policy], items: list[GoldenItem]) -> None:
+        if self.client_kind == "openai":
+            import openai
+
+            kwargs: dict[str, Any] = {"api_key": self._api_key() or "not-needed",
+                                      "timeout": self.timeout_s, "max_retries": 0}
+            if provider_of(self.config.model) == "azure":
+                self._client = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self.config.api_base, api_version=self.config.api_version, **kwargs)
+            else:
+                self._client = openai.AsyncOpenAI(base_url=self.config.api_base, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model": self.config.model,
+            "api_base": self.config.api_base,
+            "client": self.client_kind,
+            "structured_output": self.mode,
+            "logprobs": self.want_logprobs,
+            "prompt_variant": self.variant,
+            "params": {"temperature": self.config.temperature, "max_tokens": self._max_tokens(),
+                       "seed": self.config.seed, "concurrency": self.config.concurrency,
+                       "timeout_s": self.config.timeout_s, "max_attempts": self.config.max_attempts},
+            "price_per_token": self.price.as_dict() if self.price else None,
+        }
+
+    def close(self) -> None:
+        self._client = None
+
+    # requests -------------------------------------------------------------------------------------
+    def _max_tokens(self) -> int:
+        return self.config.max_tokens or (16 if self.mode == "text" else 64)
+
+    def payload(self, request: DecisionRequest) -> dict[str, Any]:
+        policy = request.policy
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "api_base": self.config.api_base,
+            "messages": policy.messages(request.item.text, variant=self.variant,
+                                        answer_instruction=answer_format(policy, self.mode)),
+            "temperature": self.config.temperature,
+            "max_tokens": self._max_tokens(),
+            "policy": [policy.id, policy.version],
+        }
+        fmt = response_format(policy, self.mode)
+        if fmt is not None:
+            body["response_format"] = fmt
+        if self.want_logprobs:
+            body["logprobs"] = True
+            if self.config.top_logprobs:
+                body["top_logprobs"] = self.config.top_logprobs
+        if self.config.seed is not None:
+            body["seed"] = self.config.seed
+        return body
+
+    async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        params = {k: v for k, v in payload.items() if k not in ("api_base", "policy", "model")}
+        start = time.perf_counter()
+        if self.client_kind == "openai":
+            response = await self._call_openai(params)
+        else:
+            response = await self._call_litellm(params)
+        response["latency_s"] = time.perf_counter() - start
+        return response
+
+    async def _call_openai(self, params: dict[str, Any]) -> dict[str, Any]:
+        import openai
+
+        model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(model=model, **params)
+            completion = raw.parse()
+        except openai.APIStatusError as exc:
+            raise CallError.from_status(exc.status_code, str(exc), exc.response.headers) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise CallError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+        except ValueError as exc:  # a body that is not JSON
+            raise CallError(f"malformed response: {exc}", retryable=True) from None
+        if isinstance(completion, str) or not getattr(completion, "choices", None):
+            raise CallError("malformed response: no choices", retryable=True)
+        response = normalise(completion)
+        response["rate_limit"] = CallError.rate_limit_hint(raw.headers)
+        return response
+
+    async def _call_litellm(self, params: dict[str, Any]) -> dict[str, Any]:
+        import litellm
+
+        try:
+            completion = await litellm.acompletion(
+                model=self.config.model, api_base=self.config.api_base, api_key=self._api_key(),
+                api_version=self.config.api_version, timeout=self.timeout_s, num_retries=0, **params,
+            )
+        except (litellm.RateLimitError, litellm.InternalServerError, litellm.ServiceUnavailableError,
+                litellm.BadGatewayError, litellm.Timeout, litellm.APIConnectionError) as exc:
+            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+            status = getattr(exc, "status_code", None)
+            raise CallError(f"{type(exc).__name__}: {exc}", retryable=True, status=status,
+                            retry_after=CallError.retry_after_of(headers)) from None
+        except litellm.APIError as exc:
+            status = getattr(exc, "status_code", None)
+            raise CallError(f"{type(exc).__name__}: {exc}", status=status,
+                            retryable=status is not None and status >= 500) from None
+        except ValueError as exc:
+            raise CallError(f"malformed response: {exc}", retryable=True) from None
+        if not getattr(completion, "choices", None):
+            raise CallError("malformed response: no choices", retryable=True)
+        return normalise(completion)
+
+    def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,
+              attempts: int) -> Decision:
+        parsed = parse_reply(response, request.policy.label_names, self.mode)
+        usage = Usage(**response.get("usage", {}))
+        assert self.price is not None, "check() runs first"
+        return self.decision(
+            request,
+            label=parsed.label,
+            outcome=parsed.outcome,
+            confidence=parsed.confidence,
+            confidence_source=parsed.confidence_source,
+            scores=parsed.scores,
+            error=parsed.error,
+            raw=None if parsed.outcome == "ok" else (response.get("text") or response.get("refusal")),
+            usage=usage,
+            cost_usd=self.price.cost(usage),
+            latency_s=response.get("latency_s"),
+            cached=cached,
+            attempts=attempts,
+        )

@@ -1,0 +1,137 @@
+"""Turn a model's reply into a label, strictly: anything off the label set is ``invalid``.
+
+Nothing is coerced to the nearest label. A refusal (the provider's ``refusal`` field, a
+``content_filter`` stop, or a reply that declines) is its own outcome. Confidence comes from token
+log-probabilities when the endpoint returns them, otherwise from a confidence the model states in
+JSON (marked ``stated``), otherwise none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_REFUSAL = re.compile(
+    r"^\s*(i\s*(can(no|')t|cannot|am\s+(not\s+able|unable)|won'?t|'m\s+(sorry|unable|not\s+able))"
+    r"|sorry,?\s+(but\s+)?i|as\s+an\s+ai\b|i\s+apologi[sz]e)",
+    re.I,
+)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+_PREFIX = re.compile(r"^\s*(label|answer|decision|classification)\s*[:=-]\s*", re.I)
+
+
+@dataclass
+class Parsed:
+    """What a reply says."""
+
+    outcome: str
+    label: str | None = None
+    confidence: float | None = None
+    confidence_source: str | None = None
+    scores: dict[str, float] | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _plain(text: str) -> str:
+    text = _PREFIX.sub("", text.strip())
+    return text.strip().strip("\"'`*.,;:!()[]{} \n\t").lower()
+
+
+def parse_text(text: str, labels: list[str]) -> tuple[str | None, tuple[int, int] | None]:
+    """The label a plain-text reply gives and its character span, or (None, None).
+
+    Accepts the bare label with surrounding whitespace, quotes, punctuation, case differences or a
+    ``Label:`` prefix; nothing else.
+    """
+    candidate = _plain(text)
+    if candidate in labels:
+        start = text.lower().find(candidate)
+        return candidate, (start, start + len(candidate))
+    return None, None
+
+
+def parse_json(text: str, labels: list[str]) -> tuple[str | None, float | None, tuple[int, int] | None, str | None]:
+    """(label, stated confidence, span of the label value, problem) of a JSON reply."""
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        return None, None, None, "reply is not valid JSON"
+    if not isinstance(data, dict) or not isinstance(data.get("label"), str):
+        return None, None, None, 'reply has no string "label"'
+    label = data["label"].strip().lower()
+    if label not in labels:
+        return None, None, None, f"label {data['label']!r} is not one of {labels}"
+    stated = data.get("confidence")
+    confidence = float(stated) if isinstance(stated, (int, float)) and 0 <= stated <= 1 else None
+    match = re.search(r'"label"\s*:\s*"([^"]*)"', text)
+    span = (match.start(1), match.end(1)) if match else None
+    return label, confidence, span, None
+
+
+def logprob_confidence(
+    tokens: list[dict[str, Any]], span: tuple[int, int], label: str, labels: list[str]
+) -> tuple[float, dict[str, float]] | None:
+    """Probability of the label's tokens, and per-label scores from the alternatives at its first
+    token (normalised over the labels found there).
+
+    ``tokens`` are ``{"token", "logprob", "top": [[token, logprob], ...]}`` in output order.
+    """
+    offset, picked = 0, []
+    for tok in tokens:
+        end = offset + len(tok["token"])
+        if end > span[0] and offset < span[1]:
+            picked.append(tok)
+        offset = end
+    if not picked:
+        return None
+    confidence = math.exp(sum(t["logprob"] for t in picked))
+    first = picked[0]
+    mass: dict[str, float] = {}
+    for token, logprob in first.get("top") or [[first["token"], first["logprob"]]]:
+        piece = token.strip().strip("\"'").lower()
+        if not piece:
+            continue
+        matches = [name for name in labels if name.startswith(piece)]
+        if len(matches) == 1:
+            mass[matches[0]] = mass.get(matches[0], 0.0) + math.exp(logprob)
+    mass.setdefault(label, math.exp(first["logprob"]))
+    total = sum(mass.values())
+    scores = {name: mass.get(name, 0.0) / total for name in labels}
+    return min(confidence, 1.0), scores
+
+
+def parse_reply(response: dict[str, Any], labels: list[str], mode: str) -> Parsed:
+    """Interpret a normalised chat response (see :mod:`evalharness.deciders.chat`)."""
+    text = response.get("text") or ""
+    if response.get("refusal") or response.get("finish_reason") == "content_filter":
+        return Parsed("refusal")
+    if mode == "text":
+        label, span = parse_text(text, labels)
+        stated, problem = None, None if label else "reply is not exactly one of the labels"
+    else:
+        label, stated, span, problem = parse_json(text, labels)
+    if label is None:
+        if _REFUSAL.match(text):
+            return Parsed("refusal")
+        return Parsed("invalid", error=problem)
+    tokens = response.get("logprobs")
+    if tokens and span is not None:
+        found = logprob_confidence(tokens, span, label, labels)
+        if found is not None:
+            confidence, scores = found
+            return Parsed("ok", label, confidence, "logprobs", scores)
+    if stated is not None:
+        scores = None
+        if len(labels) == 2:
+            other = labels[1 - labels.index(label)]
+            scores = {label: stated, other: 1 - stated}
+        return Parsed("ok", label, stated, "stated", scores)
+    return Parsed("ok", label)

@@ -1,0 +1,72 @@
+"""Adaptive concurrency per endpoint: halve on a rate limit and pause for ``Retry-After``, grow back
+by one after a window of successes (additive increase, multiplicative decrease)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class AdaptiveLimiter:
+    """Bounds requests in flight to one endpoint and adapts the bound to its rate limits."""
+
+    def __init__(self, max_concurrency: int) -> None:
+        self.max = max_concurrency
+        self.limit = max_concurrency
+        self.active = 0
+        self.paused_until = 0.0
+        self.rate_limited = 0
+        """Rate-limit answers seen (429 or an exhausted request budget)."""
+        self.lowest_limit = max_concurrency
+        self._successes = 0
+        self._cond = asyncio.Condition()
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a free slot (and for any pause to end), hold it for one request."""
+        async with self._cond:
+            while True:
+                pause = self.paused_until - self._now()
+                if pause <= 0 and self.active < self.limit:
+                    break
+                try:
+                    await asyncio.wait_for(self._cond.wait(), timeout=pause if pause > 0 else None)
+                except asyncio.TimeoutError:
+                    pass
+            self.active += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self.active -= 1
+                self._cond.notify_all()
+
+    async def back_off(self, retry_after: float | None) -> None:
+        """A rate limit: halve the bound and pause every request for ``retry_after`` seconds."""
+        async with self._cond:
+            self.rate_limited += 1
+            self.limit = max(1, self.limit // 2)
+            self.lowest_limit = min(self.lowest_limit, self.limit)
+            self._successes = 0
+            self.paused_until = max(self.paused_until, self._now() + (retry_after or 1.0))
+
+    async def succeeded(self, reset_in: float | None = None) -> None:
+        """A success; ``reset_in`` > 0 when the endpoint said its request budget is exhausted."""
+        async with self._cond:
+            if reset_in:
+                self.rate_limited += 1
+                self.paused_until = max(self.paused_until, self._now() + reset_in)
+            self._successes += 1
+            if self._successes >= self.limit and self.limit < self.max:
+                self.limit += 1
+                self._successes = 0
+                self._cond.notify_all()
+
+    def stats(self) -> dict[str, int]:
+        return {"max_concurrency": self.max, "final_concurrency": self.limit,
+                "lowest_concurrency": self.lowest_limit, "rate_limited": self.rate_limited}

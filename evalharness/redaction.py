@@ -1,0 +1,30 @@
+"""Keep secrets out of everything written: error messages, raw outputs, logs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Provider key shapes that error messages sometimes echo in part (e.g. "sk-abc***wxyz").
+_KEY_SHAPES = re.compile(r"\b(sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9_\-*]{6,}", re.I)
+
+
+class Redactor:
+    """Replaces every known secret value, and anything shaped like an API key, with ``[redacted]``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    @classmethod
+    def for_deciders(cls, deciders: Iterable[object]) -> Redactor:
+        found: list[str] = []
+        for decider in deciders:
+            secrets = getattr(decider, "secrets", None)
+            if callable(secrets):
+                found.extend(secrets())
+        return cls(found)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return _KEY_SHAPES.sub("[redacted]", text)
