@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class SampleSpec(_Strict):
@@ -32,6 +32,7 @@ class SampleSpec(_Strict):
     fraction: float | None = Field(default=None, gt=0, le=1)
     """Share of items to keep, instead of ``n``."""
     seed: int = 0
+    """Seed of the sample; the same seed gives the same items."""
     stratify_by: str | None = None
     """Keep the share of each value of this field, e.g. ``labels.hate_speech`` or ``meta.source``."""
 
@@ -118,10 +119,13 @@ class LlmDeciderConfig(_DeciderBase):
     """Ask for token log-probabilities to derive the confidence (default: on for the OpenAI-compatible
     path, off for litellm providers)."""
     top_logprobs: int = Field(default=5, ge=0, le=20)
+    """Alternatives per token to request; they give the per-label scores."""
     temperature: float = Field(default=0.0, ge=0)
+    """Sampling temperature (0: the most likely answer)."""
     max_tokens: int | None = Field(default=None, gt=0)
     """Output token limit (default 16 for text, 64 for JSON answers)."""
     seed: int | None = None
+    """Sampling seed, for providers that support one."""
     concurrency: int = Field(default=8, ge=1, le=1024)
     """Most requests in flight to this endpoint; lowered automatically on rate limits."""
     timeout_s: float = Field(default=60.0, gt=0)
@@ -161,10 +165,13 @@ class ClassicDeciderConfig(_DeciderBase):
     features: Literal["word", "char", "word+char"] = "word+char"
     """Word 1-2 grams, character 2-5 grams within word bounds, or both."""
     max_features: int = Field(default=100_000, gt=0)
+    """Vocabulary size per feature kind."""
     c: float = Field(default=4.0, gt=0)
     """Inverse regularisation strength of the logistic regression."""
     class_weight: Literal["balanced", "none"] = "balanced"
+    """``balanced`` weights classes inversely to their frequency (rare violations count more)."""
     seed: int = 0
+    """Seed of the logistic regression solver."""
 
 
 class HumanDeciderConfig(_DeciderBase):
@@ -178,6 +185,7 @@ class HumanDeciderConfig(_DeciderBase):
     sites: dict[str, list[str]] = Field(default_factory=dict)
     """Map site name -> rater ids, when the data has no site."""
     site_cost_per_hour_usd: dict[str, float] = Field(default_factory=dict)
+    """Hourly cost per site, where it differs from ``cost_per_hour_usd``."""
     leave_one_out: Literal["auto", "always", "never"] = "auto"
     """Grade each rater against the majority of the *other* raters: ``auto`` does so where the
     golden set says gold came from these raters."""
@@ -192,7 +200,9 @@ class PrecomputedDeciderConfig(_DeciderBase):
     scores: str
     """Key in each item's ``scores`` holding ``{policy: probability of violating}``."""
     threshold: float = Field(default=0.5, ge=0, le=1)
+    """Scores at or above it decide the violating label."""
     cost_per_decision_usd: float = Field(default=0.0, ge=0)
+    """What one decision of the production classifier costs."""
 
 
 DeciderConfig = Annotated[
@@ -205,6 +215,7 @@ class CacheSpec(_Strict):
     """The response cache shared across runs (SQLite)."""
 
     enabled: bool = True
+    """Read and write the cache."""
     dir: str | None = None
     """Folder of the cache database (default: ``$EVALHARNESS_CACHE_DIR``, else
     ``$EVALHARNESS_HOME/cache``, else ``~/.cache/evalharness``)."""
@@ -219,17 +230,21 @@ class RunConfig(_Strict):
     name: str
     """Short name; part of the run id."""
     description: str = ""
+    """Free text for readers of the config and the report."""
     golden_set: GoldenSetSpec
+    """The items to evaluate."""
     policies: list[str] = Field(min_length=1)
     """Policy ids, looked up in ``policies_dir``."""
     policies_dir: str | None = None
     """Folder of policy files (default: the nearest ``policies/`` at or above this config)."""
     deciders: list[DeciderConfig] = Field(min_length=1)
+    """Who decides: ``kind`` llm, classic, human or precomputed; each is graded against QA gold."""
     slice_by: list[str] = Field(default_factory=list)
     """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
     output_dir: str | None = None
     """Where run folders go (default: ``results/`` in the current directory)."""
     cache: CacheSpec = Field(default_factory=CacheSpec)
+    """The response cache (on by default; ``run --no-cache`` turns it off for one run)."""
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     """Error budget: when any decider's share of ``error`` outcomes exceeds it, the run still
     writes all its files but exits with code 3."""

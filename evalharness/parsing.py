@@ -78,34 +78,35 @@ def parse_json(text: str, labels: list[str]) -> tuple[str | None, float | None, 
 
 def logprob_confidence(
     tokens: list[dict[str, Any]], span: tuple[int, int], label: str, labels: list[str]
-) -> tuple[float, dict[str, float]] | None:
-    """Probability of the label's tokens, and per-label scores from the alternatives at its first
-    token (normalised over the labels found there).
+) -> dict[str, float] | None:
+    """Per-label probabilities from the alternatives at the label's first token, normalised over
+    the policy's labels.
 
-    ``tokens`` are ``{"token", "logprob", "top": [[token, logprob], ...]}`` in output order.
+    ``tokens`` are ``{"token", "logprob", "top": [[token, logprob], ...]}`` in output order. An
+    alternative counts for a label when it is the start of exactly one label's name. A label absent
+    from the listed alternatives gets the smallest listed probability (an upper bound on its true
+    probability), so the chosen label's confidence errs low, never high.
     """
-    offset, picked = 0, []
+    offset, first = 0, None
     for tok in tokens:
         end = offset + len(tok["token"])
         if end > span[0] and offset < span[1]:
-            picked.append(tok)
+            first = tok
+            break
         offset = end
-    if not picked:
+    if first is None:
         return None
-    confidence = math.exp(sum(t["logprob"] for t in picked))
-    first = picked[0]
+    alternatives = first.get("top") or [[first["token"], first["logprob"]]]
     mass: dict[str, float] = {}
-    for token, logprob in first.get("top") or [[first["token"], first["logprob"]]]:
+    for token, logprob in alternatives:
         piece = token.strip().strip("\"'").lower()
-        if not piece:
-            continue
-        matches = [name for name in labels if name.startswith(piece)]
+        matches = [name for name in labels if piece and name.startswith(piece)]
         if len(matches) == 1:
             mass[matches[0]] = mass.get(matches[0], 0.0) + math.exp(logprob)
     mass.setdefault(label, math.exp(first["logprob"]))
-    total = sum(mass.values())
-    scores = {name: mass.get(name, 0.0) / total for name in labels}
-    return min(confidence, 1.0), scores
+    floor = math.exp(min(logprob for _, logprob in alternatives))
+    total = sum(mass.get(name, floor) for name in labels)
+    return {name: mass.get(name, floor) / total for name in labels}
 
 
 def parse_reply(response: dict[str, Any], labels: list[str], mode: str) -> Parsed:
@@ -124,10 +125,9 @@ def parse_reply(response: dict[str, Any], labels: list[str], mode: str) -> Parse
         return Parsed("invalid", error=problem)
     tokens = response.get("logprobs")
     if tokens and span is not None:
-        found = logprob_confidence(tokens, span, label, labels)
-        if found is not None:
-            confidence, scores = found
-            return Parsed("ok", label, confidence, "logprobs", scores)
+        scores = logprob_confidence(tokens, span, label, labels)
+        if scores is not None:
+            return Parsed("ok", label, scores[label], "logprobs", scores)
     if stated is not None:
         scores = None
         if len(labels) == 2:

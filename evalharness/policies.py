@@ -20,7 +20,7 @@ _TAG = re.compile(r"<([A-Za-z][\w-]*)>")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class PolicyLabel(_Strict):

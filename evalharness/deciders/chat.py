@@ -37,8 +37,8 @@ def answer_format(policy: Policy, mode: str) -> str:
     if mode == "text":
         return f"Answer with exactly one word, one of: {labels}."
     return (
-        'Respond with a JSON object {"label": <one of: ' + labels + '>, "confidence": <0 to 1>} '
-        "and nothing else."
+        'Respond with only a JSON object {"label": ..., "confidence": ...}, where "confidence" is '
+        'your probability (0 to 1) that the label is right and "label" is one of: ' + labels + "."
     )
 
 
@@ -249,9 +249,11 @@ class ChatLlm(ModelDecider):
     async def _call_litellm(self, params: dict[str, Any]) -> dict[str, Any]:
         import litellm
 
+        litellm.suppress_debug_info = True
         try:
             completion = await litellm.acompletion(
-                model=self.config.model, api_base=self.config.api_base, api_key=self._api_key(),
+                model=self.config.model, api_base=self.config.api_base,
+                api_key=self._api_key() or ("not-needed" if self.config.api_base else None),
                 api_version=self.config.api_version, timeout=self.timeout_s, num_retries=0, **params,
             )
         except (litellm.RateLimitError, litellm.InternalServerError, litellm.ServiceUnavailableError,
