@@ -120,12 +120,76 @@ class Interval(_Record):
     low: float | None = None
     high: float | None = None
     method: str | None = None
-    """``wilson``, ``bootstrap`` or ``clopper-pearson``."""
+    """``wilson``, ``bootstrap``, ``clopper-pearson``, ``paired-bootstrap`` or ``newcombe``."""
 
 
 class SliceKey(_Record):
     key: str
     value: str
+
+
+class ReliabilityBin(_Record):
+    """One bin of a reliability diagram: predicted P(violating) against the observed rate."""
+
+    low: float
+    """Lower edge of the bin of predicted probability (inclusive)."""
+    high: float
+    """Upper edge (exclusive, except 1.0 in the last bin)."""
+    n: int
+    """Scored decisions in the bin."""
+    positives: int
+    """Of those, decisions whose gold is a violating label."""
+    mean_confidence: float | None
+    """Mean predicted P(violating) in the bin; null when the bin is empty."""
+    observed_rate: float | None
+    """``positives / n``; null when the bin is empty."""
+    ci_low: float
+    """Wilson 95% interval of ``observed_rate`` (0 to 1 when empty)."""
+    ci_high: float
+
+
+class ScoreQuality(_Record):
+    """Ranking and calibration of P(violating) = sum of ``scores`` over the violating labels.
+
+    Only graded decisions with outcome ``ok`` and ``scores`` are scored; the others (non-ok
+    outcomes have no score) are left out and counted in ``n_unscored``.
+    """
+
+    violating: list[str]
+    """The policy's violating labels whose scores are summed into P(violating)."""
+    n_scored: int
+    """Graded decisions that carry a score (the denominator of everything below)."""
+    n_unscored: int
+    """Graded decisions left out because they have no score (non-ok outcome or no ``scores``)."""
+    n_positive: int
+    """Scored decisions whose gold is a violating label."""
+    roc_auc: Interval
+    """Area under the ROC curve, with a bootstrap interval over items."""
+    average_precision: Interval
+    """Area under the precision-recall curve (average precision), bootstrap interval."""
+    ece: Interval
+    """Expected calibration error over ``reliability`` bins, bootstrap interval."""
+    reliability: list[ReliabilityBin]
+    """Ten equal-width bins of P(violating)."""
+
+
+class Difference(_Record):
+    """An accuracy minus a reference accuracy, with its 95% interval."""
+
+    reference: str
+    """The decider (or site) compared against: the one with the highest accuracy."""
+    n: int
+    """Items graded for both (paired deciders), or judgments of both sites together."""
+    difference: Interval
+    """This accuracy minus the reference's; method ``paired-bootstrap`` or ``newcombe``."""
+    p_value: float | None = None
+    """Exact McNemar p-value (paired deciders); null for sites."""
+    only_this_right: int | None = None
+    """Paired items this decider got right and the reference got wrong."""
+    only_reference_right: int | None = None
+    """Paired items the reference got right and this decider got wrong."""
+    significant: bool
+    """True when the interval excludes 0."""
 
 
 class MetricRow(_Record):
@@ -155,6 +219,10 @@ class MetricRow(_Record):
     cost_per_correct_usd: float | None
     latency_p50_s: float | None
     latency_p95_s: float | None
+    score_quality: ScoreQuality | None = None
+    """ROC AUC, average precision and calibration, for deciders whose decisions carry ``scores``."""
+    accuracy_vs_best: Difference | None = None
+    """Paired difference to the most accurate decider on the same policy and slice; null for it."""
 
 
 class RaterScore(_Record):
@@ -162,6 +230,12 @@ class RaterScore(_Record):
     site: str | None
     n: int
     accuracy: Interval
+    n_no_gold: int = 0
+    """Judgments without gold (a leave-one-out tie), not graded."""
+    handling_seconds: float = 0.0
+    """Sum of the rater's handling seconds over all their judgments."""
+    cost_total_usd: float = 0.0
+    """What the rater's judgments cost (hourly rate x handling time)."""
 
 
 class SiteScore(_Record):
@@ -169,6 +243,52 @@ class SiteScore(_Record):
     raters: int
     n: int
     accuracy: Interval
+    n_no_gold: int = 0
+    """Judgments without gold (a leave-one-out tie), not graded."""
+    recall: dict[str, Interval] = Field(default_factory=dict)
+    """Per gold label: share of the site's judgments of such items that gave that label (Wilson)."""
+    handling_seconds: float = 0.0
+    """Sum of handling seconds over all the site's judgments."""
+    items_per_hour: Interval | None = None
+    """Judgments per hour of handling time, ``3600 * judgments / handling_seconds``, with a
+    bootstrap interval over judgments."""
+    cost_total_usd: float = 0.0
+    """What all the site's judgments cost."""
+    cost_per_decision_usd: float | None = None
+    """``cost_total_usd`` per judgment."""
+    cost_per_correct_usd: float | None = None
+    """``cost_total_usd`` per graded judgment that matched gold."""
+    accuracy_vs_best: Difference | None = None
+    """Accuracy minus the best site's (Newcombe interval for two independent proportions)."""
+
+
+class LabelAgreement(_Record):
+    """Rater agreement on one label, the label against all the others."""
+
+    label: str
+    alpha: Interval
+    """Krippendorff's alpha of the binarized ratings (label vs rest), bootstrap interval over items."""
+    n_items: int
+    """Items with two or more ratings where at least one rater gave this label."""
+    n_split: int
+    """Of those, items where raters disagree on whether this label applies."""
+    rater_recall: Interval
+    """Share of graded judgments of items whose gold is this label that gave it (Wilson)."""
+
+
+class SliceAgreement(_Record):
+    """How often raters split on the items of one slice."""
+
+    key: str
+    value: str
+    n_items: int
+    """Items of the slice with two or more ratings."""
+    n_split: int
+    """Of those, items where the raters gave different labels."""
+    split_rate: Interval
+    """``n_split / n_items`` with a Wilson interval."""
+    alpha: float | None
+    """Krippendorff's alpha within the slice (null when undefined)."""
 
 
 class HumanAgreement(_Record):
@@ -182,6 +302,16 @@ class HumanAgreement(_Record):
     sites: list[SiteScore]
     rater_accuracy: Interval
     """All rater judgments pooled against (leave-one-out) gold."""
+    alpha: Interval | None = None
+    """``krippendorff_alpha`` with a bootstrap interval over items."""
+    n_split_items: int = 0
+    """Items with two or more ratings where the raters gave different labels."""
+    labels: list[LabelAgreement] = Field(default_factory=list)
+    """Agreement per label (label vs rest), in the policy's label order."""
+    slices: list[SliceAgreement] = Field(default_factory=list)
+    """Rater splits per slice of the run's ``slice_by`` keys."""
+    best_site: str | None = None
+    """The site with the highest accuracy, which the others are compared against."""
 
 
 class PolicyInfo(_Record):

@@ -1,31 +1,54 @@
 """Build ``metrics.json`` from decisions alone: one row per policy x decider x slice.
 
-Only ``decisions.jsonl`` and the policies' label lists go in, so anyone can recompute every number.
-Decisions whose gold is unknown (a leave-one-out tie) are counted in ``n_no_gold`` and left out of
-the quality metrics, but their cost is counted. Non-ok outcomes stay in: they are the ``invalid``,
-``refusal`` and ``error`` columns of the confusion matrix and count as wrong.
+Only ``decisions.jsonl`` and the policies' label lists (and violating labels) go in, so anyone can
+recompute every number. Decisions whose gold is unknown (a leave-one-out tie) are counted in
+``n_no_gold`` and left out of the quality metrics, but their cost is counted. Non-ok outcomes stay
+in: they are the ``invalid``, ``refusal`` and ``error`` columns of the confusion matrix and count as
+wrong. They carry no score, so ranking and calibration (:func:`score_quality`) cover the ``ok``
+decisions only and say how many were left out.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from . import metrics as m
+from .agreement import human_agreement, wilson
+from .bootstrap import score_bootstrap
 from .records import (
     OUTCOMES_NOT_OK,
     Decision,
-    HumanAgreement,
+    Difference,
     Interval,
     MetricRow,
     MetricsFile,
-    RaterScore,
-    SiteScore,
+    ReliabilityBin,
+    ScoreQuality,
     SliceKey,
 )
 
+__all__ = [
+    "MISSING_SLICE",
+    "build_metrics",
+    "human_agreement",
+    "metric_row",
+    "paired_difference",
+    "p_violating",
+    "prediction",
+    "score_quality",
+    "slice_values",
+]
+
 MISSING_SLICE = "(missing)"
+N_BINS = 10
+
+_Cell = tuple[str, str | None, str | None]
+"""(policy, slice key, slice value); key and value are None for all items."""
 
 
 def prediction(decision: Decision) -> str:
@@ -33,11 +56,64 @@ def prediction(decision: Decision) -> str:
     return decision.label if decision.outcome == "ok" and decision.label else decision.outcome
 
 
-def _wilson(successes: int, n: int) -> Interval:
-    if n == 0:
-        return Interval(value=None, method="wilson")
-    low, high = m.wilson_interval(successes, n)
-    return Interval(value=successes / n, low=low, high=high, method="wilson")
+
+def _interval(value: float, bounds: tuple[float, float], method: str) -> Interval:
+    """An Interval with nan turned into null (undefined, never a silent NaN on disk)."""
+    def clean(x: float) -> float | None:
+        return None if x is None or math.isnan(x) else float(x)
+
+    point = clean(value)
+    if point is None:
+        return Interval(value=None, method=method)
+    return Interval(value=point, low=clean(bounds[0]), high=clean(bounds[1]), method=method)
+
+
+def p_violating(decision: Decision, violating: Sequence[str]) -> float | None:
+    """P(violating) of one decision: its ``scores`` summed over the violating labels.
+
+    None when the decision has no score: a non-ok outcome, or a decider that gives no ``scores``.
+    Labels missing from ``scores`` count as 0; the sum is clipped to [0, 1].
+    """
+    if decision.outcome != "ok" or not decision.scores:
+        return None
+    total = sum(decision.scores.get(label, 0.0) for label in violating)
+    return min(1.0, max(0.0, float(total)))
+
+
+def score_quality(
+    graded: Sequence[Decision], violating: Sequence[str], *, seed: int = 0
+) -> ScoreQuality:
+    """ROC AUC, average precision, ECE and reliability bins of P(violating) vs gold violating.
+
+    ``graded`` are decisions with a gold label. Those without a score (non-ok outcomes) are left
+    out and counted in ``n_unscored``. Intervals are percentile bootstraps over items (1000
+    resamples, resamples with one class only dropped; see :mod:`evalharness.bootstrap`).
+    """
+    pairs = [(d.gold in violating, p) for d in graded
+             if (p := p_violating(d, violating)) is not None]
+    y = np.array([t for t, _ in pairs], dtype=bool)
+    s = np.array([p for _, p in pairs], dtype=np.float64)
+    empty = Interval(value=None, method="bootstrap")
+    if not pairs:
+        auc = ap = ece = empty
+        bins: list[ReliabilityBin] = []
+    else:
+        bounds = score_bootstrap(y, s, n_bins=N_BINS, seed=seed)
+        auc = _interval(m.roc_auc(y, s), bounds["roc_auc"], "bootstrap")
+        ap = _interval(m.average_precision(y, s), bounds["average_precision"], "bootstrap")
+        ece = _interval(m.expected_calibration_error(y, s, n_bins=N_BINS), bounds["ece"],
+                        "bootstrap")
+        bins = [ReliabilityBin(**b) for b in m.reliability_bins(y, s, n_bins=N_BINS)]
+    return ScoreQuality(
+        violating=list(violating),
+        n_scored=len(pairs),
+        n_unscored=len(graded) - len(pairs),
+        n_positive=int(y.sum()),
+        roc_auc=auc,
+        average_precision=ap,
+        ece=ece,
+        reliability=bins,
+    )
 
 
 def metric_row(
@@ -46,8 +122,12 @@ def metric_row(
     *,
     slice_key: SliceKey | None = None,
     seed: int = 0,
+    violating: Sequence[str] | None = None,
 ) -> MetricRow:
-    """All metrics of one decider on one policy over ``decisions``."""
+    """All metrics of one decider on one policy over ``decisions``.
+
+    With ``violating`` (the policy's violating labels), the row also gets ``score_quality``.
+    """
     first = decisions[0]
     graded = [d for d in decisions if d.gold is not None]
     y_true = [d.gold for d in graded]
@@ -64,8 +144,8 @@ def metric_row(
         tp = int(confusion[j][j])
         predicted = int(sum(row[j] for row in confusion))
         actual = int(sum(confusion[j]))
-        precision[label] = _wilson(tp, predicted)
-        recall[label] = _wilson(tp, actual)
+        precision[label] = wilson(tp, predicted)
+        recall[label] = wilson(tp, actual)
         if n and (predicted or actual):
             value = 2 * tp / (predicted + actual)
             low, high = m.f1_interval(y_true, y_pred, label=label, labels=labels, seed=seed)
@@ -85,18 +165,60 @@ def metric_row(
         labels=labels,
         confusion=[[int(v) for v in row] for row in confusion],
         outcomes={o: sum(d.outcome == o for d in graded) for o in ("ok", *OUTCOMES_NOT_OK)},
-        accuracy=_wilson(correct, n),
+        accuracy=wilson(correct, n),
         precision=precision,
         recall=recall,
         f1=f1,
         cohen_kappa=None if kappa is None or kappa != kappa else float(kappa),
-        coverage=_wilson(ok, n),
+        coverage=wilson(ok, n),
         cost_total_usd=cost,
         cost_per_decision_usd=cost / len(decisions),
         cost_per_correct_usd=cost / correct if correct else None,
         latency_p50_s=m.percentile(latencies, 50),
         latency_p95_s=m.percentile(latencies, 95),
+        score_quality=score_quality(graded, violating, seed=seed) if violating else None,
     )
+
+
+def paired_difference(
+    decisions: Sequence[Decision], reference: Sequence[Decision], reference_name: str,
+    *, seed: int = 0,
+) -> Difference | None:
+    """Accuracy of ``decisions`` minus that of ``reference`` over the items graded for both.
+
+    Each side is graded against its own gold (QA gold, or leave-one-out gold for raters). The
+    interval is a percentile bootstrap over the paired items (the same resampled items for both
+    sides); the p-value is the exact McNemar test on the discordant items. None when no item is
+    graded for both.
+    """
+    mine = {d.item_id: d for d in decisions if d.gold is not None}
+    theirs = {d.item_id: d for d in reference if d.gold is not None}
+    common = sorted(mine.keys() & theirs.keys())
+    if not common:
+        return None
+    a = np.array([prediction(mine[i]) == mine[i].gold for i in common], dtype=bool)
+    b = np.array([prediction(theirs[i]) == theirs[i].gold for i in common], dtype=bool)
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    low, high = m.bootstrap_interval(lambda x: float(x.mean()), diff, seed=seed)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return Difference(
+        reference=reference_name,
+        n=len(common),
+        difference=Interval(value=float(diff.mean()), low=low, high=high,
+                            method="paired-bootstrap"),
+        p_value=m.mcnemar_exact(only_a, only_b),
+        only_this_right=only_a,
+        only_reference_right=only_b,
+        significant=bool(low > 0 or high < 0),
+    )
+
+
+def _best(rows: Sequence[MetricRow]) -> MetricRow | None:
+    """The most accurate row (ties: more items, then name)."""
+    scored = [r for r in rows if r.accuracy.value is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda r: (-(r.accuracy.value or 0.0), -r.n, r.decider))
 
 
 def slice_values(decision: Decision, key: str) -> list[str]:
@@ -107,60 +229,24 @@ def slice_values(decision: Decision, key: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def human_agreement(
-    rater_rows: Sequence[Decision], policy: str, decider: str
-) -> HumanAgreement:
-    """Krippendorff's alpha and each rater's and site's accuracy against (leave-one-out) gold."""
-    units: dict[str, list[str]] = defaultdict(list)
-    by_rater: dict[str, list[Decision]] = defaultdict(list)
-    by_site: dict[str, list[Decision]] = defaultdict(list)
-    for d in rater_rows:
-        if d.outcome == "ok" and d.label is not None:
-            units[d.item_id].append(d.label)
-        by_rater[d.rater or "?"].append(d)
-        if d.site:
-            by_site[d.site].append(d)
-
-    def accuracy(rows: Iterable[Decision]) -> tuple[int, Interval]:
-        graded = [d for d in rows if d.gold is not None]
-        return len(graded), _wilson(sum(d.label == d.gold for d in graded), len(graded))
-
-    pairable = [labels for labels in units.values() if len(labels) >= 2]
-    alpha = m.krippendorff_alpha_nominal(pairable) if pairable else None
-    raters = []
-    for rater, rows in sorted(by_rater.items()):
-        n, acc = accuracy(rows)
-        raters.append(RaterScore(rater=rater, site=rows[0].site, n=n, accuracy=acc))
-    sites = []
-    for site, rows in sorted(by_site.items()):
-        n, acc = accuracy(rows)
-        sites.append(SiteScore(site=site, raters=len({d.rater for d in rows}), n=n, accuracy=acc))
-    _, pooled = accuracy(rater_rows)
-    return HumanAgreement(
-        policy=policy,
-        decider=decider,
-        krippendorff_alpha=None if alpha is None or alpha != alpha else float(alpha),
-        n_items=len(units),
-        raters=raters,
-        sites=sites,
-        rater_accuracy=pooled,
-    )
-
-
 def build_metrics(
     run_id: str,
     decisions: Sequence[Decision],
     policy_labels: Mapping[str, Sequence[str]],
     slice_by: Sequence[str] = (),
+    *,
+    violating: Mapping[str, Sequence[str]] | None = None,
 ) -> MetricsFile:
     """Every metric row and human-agreement block of a run.
 
-    Undefined values (e.g. kappa when only one class occurs) are stored as null, so the metric
-    functions' warnings are silenced here.
+    ``violating`` maps policy ids to their violating labels; with it, deciders whose decisions
+    carry ``scores`` get ROC AUC, average precision and calibration. Undefined values (e.g. kappa
+    when only one class occurs) are stored as null, so the metric functions' warnings are
+    silenced here.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", m.UndefinedMetricWarning)
-        return _build_metrics(run_id, decisions, policy_labels, slice_by)
+        return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {})
 
 
 def _build_metrics(
@@ -168,6 +254,7 @@ def _build_metrics(
     decisions: Sequence[Decision],
     policy_labels: Mapping[str, Sequence[str]],
     slice_by: Sequence[str],
+    violating: Mapping[str, Sequence[str]],
 ) -> MetricsFile:
     groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
     raters: dict[tuple[str, str], list[Decision]] = defaultdict(list)
@@ -177,15 +264,45 @@ def _build_metrics(
         else:
             groups[(d.policy, d.decider)].append(d)
     rows: list[MetricRow] = []
-    for (policy, _), group in groups.items():
+    # (policy, slice) -> decider -> its decisions in that slice, for paired differences
+    cells: dict[_Cell, dict[str, list[Decision]]] = defaultdict(dict)
+    for (policy, decider), group in groups.items():
         labels = policy_labels[policy]
-        rows.append(metric_row(group, labels))
+        scored = violating.get(policy) if any(d.scores for d in group) else None
+        rows.append(metric_row(group, labels, violating=scored))
+        cells[(policy, None, None)][decider] = group
         for key in slice_by:
             by_value: dict[str, list[Decision]] = defaultdict(list)
             for d in group:
                 for value in slice_values(d, key):
                     by_value[value].append(d)
             for value in sorted(by_value):
-                rows.append(metric_row(by_value[value], labels, slice_key=SliceKey(key=key, value=value)))
-    agreement = [human_agreement(group, policy, name) for (policy, name), group in raters.items()]
+                sk = SliceKey(key=key, value=value)
+                rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored))
+                cells[(policy, key, value)][decider] = by_value[value]
+    _add_differences(rows, cells)
+    agreement = [
+        human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)
+        for (policy, name), group in raters.items()
+    ]
     return MetricsFile(run_id=run_id, results=rows, human_agreement=agreement)
+
+
+def _add_differences(
+    rows: list[MetricRow],
+    cells: Mapping[_Cell, Mapping[str, Sequence[Decision]]],
+) -> None:
+    """Set ``accuracy_vs_best`` on every row but the best of its policy and slice."""
+    by_cell: dict[_Cell, list[MetricRow]] = defaultdict(list)
+    for r in rows:
+        by_cell[(r.policy, r.slice.key if r.slice else None,
+                 r.slice.value if r.slice else None)].append(r)
+    for cell, cell_rows in by_cell.items():
+        best = _best(cell_rows)
+        if best is None:
+            continue
+        found = cells[cell]
+        for r in cell_rows:
+            if r is not best:
+                r.accuracy_vs_best = paired_difference(found[r.decider], found[best.decider],
+                                                       best.decider)

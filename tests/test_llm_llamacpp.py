@@ -35,7 +35,7 @@ def _run(write_config, tmp_path, config, name, **kwargs):
     path = write_config(config, f"{name}.yaml")
     result = run_eval(path, out_dir=tmp_path / "results", run_id=name, limit=ITEMS, live_progress=False,
                       **kwargs)
-    return [d for d in RunDir(result.run_dir).read_decisions()]
+    return sorted(RunDir(result.run_dir).read_decisions(), key=lambda d: d.item_id)
 
 
 def test_litellm_and_openai_sdk_paths_record_identical_decisions(llama_server, write_config, tmp_path):

@@ -1,0 +1,33 @@
+"""Test and benchmark helpers: a real OpenAI-compatible HTTP server on loopback with fault injection.
+
+Not imported by the package itself; tests and ``bench/`` use it::
+
+    from evalharness.testing import StubServer
+
+    with StubServer(latency_s=0.05) as server:
+        client = openai.OpenAI(base_url=server.url, api_key="x")
+        ...
+        assert server.stats()["completions"] == 1
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .faults import DEFAULT_FAULTS, Fault, parse_fault
+from .stub_model import StubModel
+
+if TYPE_CHECKING:
+    from .stub_server import StubProcess, StubServer
+
+__all__ = ["DEFAULT_FAULTS", "Fault", "StubModel", "StubProcess", "StubServer", "parse_fault"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use, so `python -m evalharness.testing.stub_server` does not find the
+    # module already imported by this package (runpy warns and runs it twice otherwise)
+    if name in ("StubServer", "StubProcess"):
+        from . import stub_server
+
+        return getattr(stub_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

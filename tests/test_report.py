@@ -1,0 +1,157 @@
+"""report.md and report.html from a real run over a small golden set with hostile item texts.
+
+The fixture set (tests/fixtures/report/items.jsonl) has HTML and script tags, markdown pipes,
+backticks, links and line breaks in item texts, a meta value and a site name; two BPO sites
+mapped in the config; a production score missing for one item (an ``error`` outcome).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalharness import run_eval, write_report
+from evalharness.rundir import RunDir
+
+from conftest import FIXTURES, MINI, REPO
+
+SOUTH = "south<script>alert(2)</script>"
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>",
+           SOUTH, "</td></tr></table><h1>broken</h1>"]
+
+
+def report_config() -> dict:
+    return {
+        "name": "report-fixture",
+        "golden_set": {"path": str(FIXTURES / "report" / "items.jsonl")},
+        "policies": ["hate_speech"],
+        "policies_dir": str(REPO / "policies"),
+        "deciders": [
+            {"name": "tfidf", "kind": "classic", "train": {"path": str(MINI / "train.jsonl")}},
+            {"name": "prod", "kind": "precomputed", "scores": "prod", "threshold": 0.5},
+            {"name": "raters", "kind": "human", "cost_per_hour_usd": 36.0,
+             "sites": {"north": ["a", "b"], SOUTH: ["c", "d"]},
+             "site_cost_per_hour_usd": {"north": 18.0}},
+        ],
+        "slice_by": ["market"],
+        "cache": {"enabled": False},
+    }
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real run of the fixture config (classic model, precomputed scores, human raters)."""
+    folder = tmp_path_factory.mktemp("report-run")
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(report_config(), sort_keys=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALHARNESS_HOME", str(folder / "home"))
+        result = run_eval(config, out_dir=folder / "runs", run_id="r1", live_progress=False)
+    return result.run_dir
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / run.name
+    shutil.copytree(run, target)
+    return target
+
+
+def test_report_is_rebuilt_identically_from_the_run_files(report_run, tmp_path, cli_run):
+    run = _copy(report_run, tmp_path)
+    names = ("metrics.json", "report.md", "report.html")
+    original = {n: (run / n).read_bytes() for n in names}
+    for n in names:
+        (run / n).unlink()
+    write_report(run)
+    assert {n: (run / n).read_bytes() for n in names} == original
+    result = cli_run("report", run)
+    assert result.exit_code == 0, result.output
+    assert {n: (run / n).read_bytes() for n in names} == original
+
+
+def _cells(line: str) -> list[str]:
+    """Split a GFM table row on unescaped pipes (a backslash escapes the next character)."""
+    body = line.strip()
+    assert body.startswith("|") and body.endswith("|") and not body.endswith("\\|"), line
+    cells, cell, i = [], "", 1
+    while i < len(body) - 1:
+        ch = body[i]
+        if ch == "\\":
+            cell += body[i:i + 2]
+            i += 2
+            continue
+        if ch == "|":
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += ch
+        i += 1
+    cells.append(cell)
+    return cells
+
+
+def test_markdown_tables_keep_their_shape_and_data_is_inert(report_run):
+    text = (report_run / "report.md").read_text()
+    tables = 0
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|")):
+            tables += 1
+            width = len(_cells(line))
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("|"):
+                assert len(_cells(lines[j])) == width, f"line {j + 1}: {lines[j]}"
+                j += 1
+    assert tables >= 10
+    for raw in HOSTILE:
+        assert raw not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "\\`rm -rf /\\`" in text and "pipes \\| in \\| the text" in text
+    # the item with a line break stays on one table row
+    assert re.search(r"^\| x04 \| line one line two ", text, re.M)
+
+
+def test_markdown_summary_fits_a_pr_comment(report_run):
+    text = (report_run / "report.md").read_text()
+    summary = text.split("\n## hate\\_speech\n", 1)[0]
+    assert len(summary.splitlines()) < 60 and len(summary) < 4000
+    assert "raters vs QA" in summary and "Human reference" in summary
+    assert "1 error" in summary, "non-ok outcomes are visible in the summary"
+
+
+def test_markdown_sections(report_run):
+    text = (report_run / "report.md").read_text()
+    for heading in ("### Deciders", "### Ranking and calibration of P(violating)",
+                    "### Human agreement (raters)", "### BPO sites (raters)", "### Root causes",
+                    "#### Items where the raters split (5 of 12 rated items)",
+                    "### SOP request: hate\\_speech"):
+        assert heading in text
+    assert "| prod | 11 | 1 | 5 | 0.87" in text, "AUC row shows scored and left-out counts"
+    assert "| north | 2 | 12 | 0.83 [0.55, 0.95] | best |" in text
+
+
+def test_html_is_self_contained_and_escaped(report_run):
+    html = (report_run / "report.html").read_text()
+    for raw in HOSTILE:
+        assert raw not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count("<script") == 1, "only the report's own script"
+    assert "Content-Security-Policy" in html and "default-src &#39;none&#39;" in html
+    # no network: the only URL is the SVG namespace, which is a name, not a fetch
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg"}
+    assert not re.search(r"<(link|img|iframe|object|embed)\b[^>]*\b(src|href)=\"(?!data:|#)", html)
+
+
+def test_report_without_items_file(report_run, tmp_path):
+    run = _copy(report_run, tmp_path)
+    (run / "items.jsonl").unlink()
+    write_report(run)
+    assert "(not in the run folder)" in (run / "report.md").read_text()
+    assert "text not in the run folder" in (run / "report.html").read_text()
+    assert RunDir(run).read_metrics() == RunDir(report_run).read_metrics()
