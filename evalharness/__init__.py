@@ -7,7 +7,10 @@ The public API (the CLI is a thin layer over it)::
     result.metrics.results[0].accuracy
 """
 
-from .api import RunResult, run_eval, validate
+from .api import RunResult, estimate, run_eval, validate
+from .compare import CompareResult, compare_runs
+from .gate import GateResult, load_gate
+from .history import run_history
 from .config import RunConfig, load_config
 from .errors import (
     ConfigError,
@@ -24,9 +27,22 @@ from .policies import Policy, load_policy
 from .records import Decision, GoldenItem, Manifest, MetricRow, MetricsFile
 from .registry import decider
 from .report import write_report
+from .routing import RoutingPlan
+from .routing_plan import load_targets, recommend_tiers
+from .targets import RoutingTargets
 from .scorecard import build_metrics
 
 __all__ = [
+    "CompareResult",
+    "GateResult",
+    "RoutingPlan",
+    "RoutingTargets",
+    "compare_runs",
+    "estimate",
+    "load_gate",
+    "load_targets",
+    "recommend_tiers",
+    "run_history",
     "ConfigError",
     "Decision",
     "DeciderError",

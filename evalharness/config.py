@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .errors import ConfigError
+from .targets import RoutingTargets
 from .yamlfile import YamlDocument, load_yaml, parse_model
 
 Scalar = Union[str, int, float, bool]
@@ -248,6 +249,8 @@ class RunConfig(_Strict):
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     """Error budget: when any decider's share of ``error`` outcomes exceeds it, the run still
     writes all its files but exits with code 3."""
+    routing: RoutingTargets | None = None
+    """Targets for ``evalharness route`` on this config's runs (flags override them)."""
 
     _source: YamlDocument | None = PrivateAttr(default=None)
 

@@ -7,6 +7,7 @@ traceback); 3 the run finished over its error budget; 130 interrupted (the run f
 
 from __future__ import annotations
 
+from . import compare, route  # noqa: F401  (each registers its commands on the group)
 from .main import cli
 
 

@@ -1,0 +1,883 @@
+"""Compare two runs item by item: flips, per-policy metric deltas with paired intervals, cost.
+
+Decisions are paired on ``(item_id, policy, decider)``. Per-rater rows (``decider_kind ==
+"human_rater"``) are left out; the human tier row of a ``human`` decider is compared like any other.
+
+For each policy x decider in both runs:
+
+* **flips**: items the base got right and the candidate wrong (and the reverse), and every change of
+  decided label or outcome, broken down by gold label;
+* **deltas** (candidate - base) of accuracy, kappa, coverage, invalid rate, per-label precision,
+  recall and F1, cost per decision and latency p50/p95, each with a 95% interval from a paired
+  bootstrap over items (the same resampled items for both runs); the accuracy change also gets
+  McNemar's exact test.
+
+Quality is measured on the items both runs decided whose gold is known and the same in both runs;
+cost and latency on every paired item. Items or deciders in one run only are counted, not compared.
+Non-ok outcomes (invalid, refusal, error) stay in as wrong answers, as in ``metrics.json``.
+
+:func:`compare_decisions` is pure over records; :func:`compare_runs` reads two run folders, and
+with a gate checks the result (see :mod:`evalharness.gate`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import metrics as m
+from .gate import GateFile, GateResult, check_gate, load_gate
+from .records import Decision, Interval, Manifest, MetricRow, PolicyInfo
+from .report.markdown import fmt_interval, fmt_seconds, fmt_usd, md_escape
+from .rundir import RunDir
+from .scorecard import metric_row, prediction
+
+__all__ = [
+    "CompareResult",
+    "DeciderComparison",
+    "Flips",
+    "ItemOverlap",
+    "MetricDelta",
+    "PolicyComparison",
+    "RunSide",
+    "Transition",
+    "compare_decisions",
+    "compare_markdown",
+    "compare_runs",
+]
+
+HUMAN_KINDS = ("human", "human_rater")
+"""Decider kinds that are people; a gate applies to the others unless it names deciders."""
+
+COST_METRICS = ("cost_per_decision_usd", "latency_p50_s", "latency_p95_s")
+LOWER_IS_BETTER = frozenset({"invalid_rate", *COST_METRICS})
+MAX_EXAMPLES = 5
+COMMENT_LIMIT = 60_000
+"""GitHub rejects comments over 65,536 characters; the summary is cut below that."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ------------------------------------------------------------------------------------------------
+# records
+# ------------------------------------------------------------------------------------------------
+
+
+class MetricDelta(_Record):
+    """One metric of one decider on one policy, in both runs, and the change."""
+
+    metric: str
+    """``accuracy``, ``cohen_kappa``, ``coverage``, ``invalid_rate``, ``precision``, ``recall``,
+    ``f1``, ``cost_per_decision_usd``, ``latency_p50_s`` or ``latency_p95_s``."""
+    label: str | None = None
+    """The label, for precision, recall and F1."""
+    base: Interval
+    """Value in the base run over the paired items (Wilson interval for rates)."""
+    candidate: Interval
+    """Value in the candidate run over the same items."""
+    diff: Interval
+    """candidate - base, with a paired-bootstrap interval over items (null when undefined)."""
+    relative: float | None = None
+    """diff / base, when base is not zero."""
+    p_value: float | None = None
+    """McNemar's exact two-sided p-value (accuracy only)."""
+    significant: bool | None = None
+    """p_value < alpha for accuracy; the diff interval excludes 0 for the others."""
+    higher_is_better: bool = True
+    """False for invalid rate, cost and latency."""
+
+    @property
+    def worse_by(self) -> float | None:
+        """How much worse the candidate is (positive = a regression), in the metric's units."""
+        if self.diff.value is None:
+            return None
+        return -self.diff.value if self.higher_is_better else self.diff.value
+
+
+class Transition(_Record):
+    """Items whose decided label (or outcome) changed the same way."""
+
+    gold: str
+    base: str
+    """Base run's label, or its outcome when not ok."""
+    candidate: str
+    n: int
+    examples: list[str] = Field(default_factory=list)
+    """Up to five item ids."""
+
+
+class FlipCounts(_Record):
+    correct_to_wrong: int = 0
+    wrong_to_correct: int = 0
+
+
+class Flips(_Record):
+    """How decisions moved between the runs (graded paired items only)."""
+
+    correct_to_wrong: int
+    """Base right, candidate wrong (McNemar's b)."""
+    wrong_to_correct: int
+    """Base wrong, candidate right (McNemar's c)."""
+    changed: int
+    """Items whose label or outcome changed at all (including wrong to another wrong)."""
+    by_gold: dict[str, FlipCounts]
+    """The two flip directions per gold label."""
+    transitions: list[Transition]
+    """Every change, most frequent first."""
+    correct_to_wrong_examples: list[str] = Field(default_factory=list)
+    wrong_to_correct_examples: list[str] = Field(default_factory=list)
+
+
+class DeciderComparison(_Record):
+    """One decider on one policy, paired across the two runs."""
+
+    policy: str
+    decider: str
+    decider_kind: str
+    n_paired: int
+    """Items this decider decided in both runs."""
+    n_graded: int
+    """Paired items with a known gold label that is the same in both runs (quality is measured
+    on these)."""
+    n_only_base: int
+    n_only_candidate: int
+    n_gold_changed: int = 0
+    """Paired items whose gold differs between the runs (left out of quality deltas)."""
+    flips: Flips
+    deltas: list[MetricDelta]
+    candidate_decisions: int
+    candidate_cached: int
+    """Candidate decisions served from the response cache."""
+    candidate_invalid_rate: Interval
+    """Share of all the candidate's decisions with outcome ``invalid``."""
+    candidate_metrics: MetricRow | None = None
+    """The candidate's metrics over all its items (floors are checked against these)."""
+
+    def delta(self, metric: str, label: str | None = None) -> MetricDelta | None:
+        for d in self.deltas:
+            if d.metric == metric and d.label == label:
+                return d
+        return None
+
+
+class PolicyComparison(_Record):
+    """One policy: whether its prompt changed, and every decider in both runs."""
+
+    policy: str
+    labels: list[str]
+    violating: list[str]
+    base_version: str | None
+    candidate_version: str | None
+    base_prompt_hash: str | None
+    candidate_prompt_hash: str | None
+    prompt_changed: bool
+    """The prompt hash differs, so the candidate re-asked every model (no cache reuse expected)."""
+    candidate_decisions: int
+    candidate_cached: int
+    """Candidate decisions of this policy (model deciders) served from the response cache."""
+    deciders: list[DeciderComparison]
+    deciders_only_in_base: list[str] = Field(default_factory=list)
+    deciders_only_in_candidate: list[str] = Field(default_factory=list)
+
+    def decider(self, name: str) -> DeciderComparison | None:
+        return next((d for d in self.deciders if d.decider == name), None)
+
+
+class RunSide(_Record):
+    """What a compared run is."""
+
+    run_id: str
+    path: str
+    status: str
+    started_at: str | None = None
+    config_name: str | None = None
+    git_commit: str | None = None
+    items: int
+    """Distinct items with at least one (non-rater) decision."""
+    decisions: int
+    cached: int
+
+
+class ItemOverlap(_Record):
+    both: int
+    only_base: int
+    """Items decided in the base run only (left out of the comparison)."""
+    only_candidate: int
+
+
+class CompareResult(_Record):
+    """``evalharness compare``: two runs paired item by item, and the gate's verdict."""
+
+    schema_version: int = 1
+    """Layout version of this record."""
+    base: RunSide
+    candidate: RunSide
+    confidence: float
+    """Level of every interval (two-sided)."""
+    alpha: float
+    """Significance level for ``significant`` flags."""
+    n_resamples: int
+    items: ItemOverlap
+    policies: list[PolicyComparison]
+    policies_only_in_base: list[str] = Field(default_factory=list)
+    policies_only_in_candidate: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    """Anything the reader should know: incomplete runs, changed label sets, left-out items."""
+    gate: GateResult | None = None
+
+    def policy(self, pid: str) -> PolicyComparison | None:
+        return next((p for p in self.policies if p.policy == pid), None)
+
+    @property
+    def passed(self) -> bool:
+        """True unless a gate was applied and failed."""
+        return self.gate is None or self.gate.passed
+
+
+# ------------------------------------------------------------------------------------------------
+# pairing
+# ------------------------------------------------------------------------------------------------
+
+
+def _scored(decisions: Iterable[Decision]) -> list[Decision]:
+    return [d for d in decisions if d.decider_kind != "human_rater"]
+
+
+def _wilson(successes: int, n: int) -> Interval:
+    if n == 0:
+        return Interval(value=None, method="wilson")
+    low, high = m.wilson_interval(successes, n)
+    return Interval(value=successes / n, low=low, high=high, method="wilson")
+
+
+def _point(value: float | None) -> Interval:
+    return Interval(value=None if value is None or value != value else float(value))
+
+
+def _clean(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+class _Pairs:
+    """Aligned arrays for one decider on one policy over paired items."""
+
+    def __init__(self, base: Sequence[Decision], cand: Sequence[Decision],
+                 labels: Sequence[str]) -> None:
+        self.base = base
+        self.cand = cand
+        self.cost_b = np.array([d.cost_usd for d in base], dtype=np.float64)
+        self.cost_c = np.array([d.cost_usd for d in cand], dtype=np.float64)
+        self.lat_b = np.array([np.nan if d.latency_s is None else d.latency_s for d in base])
+        self.lat_c = np.array([np.nan if d.latency_s is None else d.latency_s for d in cand])
+        graded = [i for i, (b, c) in enumerate(zip(base, cand))
+                  if b.gold is not None and b.gold == c.gold]
+        self.gold_changed = sum(
+            1 for b, c in zip(base, cand)
+            if b.gold is not None and c.gold is not None and b.gold != c.gold
+        )
+        self.graded = graded
+        self.gold = np.array([base[i].gold for i in graded], dtype=object)
+        self.pred_b = np.array([prediction(base[i]) for i in graded], dtype=object)
+        self.pred_c = np.array([prediction(cand[i]) for i in graded], dtype=object)
+        self.ids = [base[i].item_id for i in graded]
+        index = {v: k for k, v in enumerate((*labels, *m.OUTCOME_COLUMNS))}
+        self.codes = tuple(np.fromiter((index[v] for v in arr.tolist()), dtype=np.intp,
+                                       count=arr.size)
+                           for arr in (self.gold, self.pred_b, self.pred_c))
+
+
+def _kappa_codes(t: NDArray[np.intp], p: NDArray[np.intp], k: int) -> float:
+    """Cohen's kappa of integer codes ``0..k-1``; the same value as
+    :func:`evalharness.metrics.cohen_kappa` (outcome codes are categories gold never uses), at a
+    fraction of its per-call cost, because the bootstrap calls it 2 x n_resamples times."""
+    n = t.size
+    if n == 0:
+        return float("nan")
+    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+    observed = np.trace(cm) / n
+    expected = float(cm.sum(axis=1) @ cm.sum(axis=0)) / (n * n)
+    return float("nan") if expected >= 1.0 else float((observed - expected) / (1 - expected))
+
+
+def _rate_stats(n_labels: int) -> dict[tuple[str, int | None], Callable[..., float]]:
+    """Statistic per (metric, label index) over integer-coded (gold, pred) arrays, as the
+    bootstrap calls it once per resample: codes ``0..L-1`` are the labels, ``L..L+2`` the
+    outcomes invalid, refusal, error. Undefined values (a zero denominator) are nan, which
+    :func:`~evalharness.metrics.bootstrap_interval` drops."""
+    nan = float("nan")
+    invalid = n_labels + m.OUTCOME_COLUMNS.index("invalid")
+    every = range(n_labels + len(m.OUTCOME_COLUMNS))
+
+    def ratio(num: int, den: int) -> float:
+        return num / den if den else nan
+
+    stats: dict[tuple[str, int | None], Callable[..., float]] = {
+        ("accuracy", None): lambda t, p: ratio(int(np.count_nonzero(t == p)), t.size),
+        ("cohen_kappa", None): lambda t, p: _kappa_codes(t, p, len(every)),
+        ("coverage", None): lambda t, p: ratio(int(np.count_nonzero(p < n_labels)), t.size),
+        ("invalid_rate", None): lambda t, p: ratio(int(np.count_nonzero(p == invalid)), t.size),
+    }
+    for j in range(n_labels):
+        def counts(t: NDArray[Any], p: NDArray[Any], _j: int = j) -> tuple[int, int, int]:
+            hit = p == _j
+            return int(np.count_nonzero(hit & (t == _j))), int(np.count_nonzero(hit)), int(
+                np.count_nonzero(t == _j))
+
+        def precision(t: NDArray[Any], p: NDArray[Any], _c: Callable[..., Any] = counts) -> float:
+            tp, predicted, _ = _c(t, p)
+            return ratio(tp, predicted)
+
+        def recall(t: NDArray[Any], p: NDArray[Any], _c: Callable[..., Any] = counts) -> float:
+            tp, _, actual = _c(t, p)
+            return ratio(tp, actual)
+
+        def f1(t: NDArray[Any], p: NDArray[Any], _c: Callable[..., Any] = counts) -> float:
+            tp, predicted, actual = _c(t, p)
+            return ratio(2 * tp, predicted + actual)
+
+        stats[("precision", j)], stats[("recall", j)], stats[("f1", j)] = precision, recall, f1
+    return stats
+
+
+def _rate_interval(
+    metric: str, label: str | None, gold: NDArray[Any], pred: NDArray[Any], labels: Sequence[str]
+) -> Interval:
+    """Point value with a Wilson interval (kappa and F1: the point only)."""
+    n = gold.size
+    if metric == "cohen_kappa":
+        return _point(m.cohen_kappa(gold, pred, labels=labels) if n else None)
+    if metric == "accuracy":
+        return _wilson(int(np.sum(gold == pred)), n)
+    if metric == "coverage":
+        return _wilson(int(np.sum(~np.isin(pred, m.OUTCOME_COLUMNS))), n)
+    if metric == "invalid_rate":
+        return _wilson(int(np.sum(pred == "invalid")), n)
+    assert label is not None
+    tp = int(np.sum((gold == label) & (pred == label)))
+    if metric == "precision":
+        return _wilson(tp, int(np.sum(pred == label)))
+    if metric == "recall":
+        return _wilson(tp, int(np.sum(gold == label)))
+    denominator = int(np.sum(pred == label) + np.sum(gold == label))
+    return _point(2 * tp / denominator if denominator else None)
+
+
+def _diff_interval(
+    stat: Callable[..., float],
+    arrays: Sequence[NDArray[Any]],
+    value: float | None,
+    *,
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+) -> Interval:
+    """candidate - base and its paired percentile-bootstrap interval (items resampled jointly)."""
+    if value is None:
+        return Interval(value=None, method="paired-bootstrap")
+    if arrays[0].size == 0:
+        return Interval(value=value, method="paired-bootstrap")
+    low, high = m.bootstrap_interval(stat, *arrays, n_resamples=n_resamples,
+                                     confidence=confidence, seed=seed)
+    return Interval(value=value, low=_clean(low), high=_clean(high), method="paired-bootstrap")
+
+
+def _significant(diff: Interval) -> bool | None:
+    if diff.value is None or diff.low is None or diff.high is None:
+        return None
+    return diff.low > 0 or diff.high < 0
+
+
+def _relative(base: float | None, diff: float | None) -> float | None:
+    if base is None or diff is None or base == 0:
+        return None
+    return diff / abs(base)
+
+
+def _flips(pairs: _Pairs, labels: Sequence[str]) -> Flips:
+    right_b = pairs.gold == pairs.pred_b
+    right_c = pairs.gold == pairs.pred_c
+    by_gold = {label: FlipCounts() for label in labels}
+    moves: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    down, up = [], []
+    for i, item_id in enumerate(pairs.ids):
+        gold = str(pairs.gold[i])
+        counts = by_gold.setdefault(gold, FlipCounts())
+        if right_b[i] and not right_c[i]:
+            counts.correct_to_wrong += 1
+            down.append(item_id)
+        elif right_c[i] and not right_b[i]:
+            counts.wrong_to_correct += 1
+            up.append(item_id)
+        if pairs.pred_b[i] != pairs.pred_c[i]:
+            moves[(gold, str(pairs.pred_b[i]), str(pairs.pred_c[i]))].append(item_id)
+    transitions = [
+        Transition(gold=g, base=b, candidate=c, n=len(ids), examples=ids[:MAX_EXAMPLES])
+        for (g, b, c), ids in sorted(moves.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
+    return Flips(
+        correct_to_wrong=len(down),
+        wrong_to_correct=len(up),
+        changed=sum(t.n for t in transitions),
+        by_gold=by_gold,
+        transitions=transitions,
+        correct_to_wrong_examples=down[:MAX_EXAMPLES],
+        wrong_to_correct_examples=up[:MAX_EXAMPLES],
+    )
+
+
+def _cost_stats() -> dict[str, Callable[[NDArray[Any]], float]]:
+    """Statistic over one run's per-item costs or latencies (nan = latency not measured)."""
+
+    def mean(x: NDArray[Any]) -> float:
+        return float(np.mean(x)) if x.size else float("nan")
+
+    def pct(q: float) -> Callable[[NDArray[Any]], float]:
+        def stat(x: NDArray[Any]) -> float:
+            # numpy.percentile's default (linear) method, without its per-call overhead: the
+            # bootstrap calls this 2 x n_resamples times
+            kept = np.sort(x[~np.isnan(x)])
+            if not kept.size:
+                return float("nan")
+            pos = q / 100 * (kept.size - 1)
+            low = int(pos)
+            high = min(low + 1, kept.size - 1)
+            return float(kept[low] + (kept[high] - kept[low]) * (pos - low))
+        return stat
+
+    return {"cost_per_decision_usd": mean, "latency_p50_s": pct(50), "latency_p95_s": pct(95)}
+
+
+def _compare_decider(
+    base: Sequence[Decision],
+    cand: Sequence[Decision],
+    labels: Sequence[str],
+    *,
+    alpha: float,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> DeciderComparison:
+    by_b = {d.item_id: d for d in base}
+    by_c = {d.item_id: d for d in cand}
+    shared = [i for i in by_b if i in by_c]
+    pairs = _Pairs([by_b[i] for i in shared], [by_c[i] for i in shared], labels)
+    boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    deltas: list[MetricDelta] = []
+    for (metric, j), stat in _rate_stats(len(labels)).items():
+        label = None if j is None else labels[j]
+        b = _rate_interval(metric, label, pairs.gold, pairs.pred_b, labels)
+        c = _rate_interval(metric, label, pairs.gold, pairs.pred_c, labels)
+        value = None if b.value is None or c.value is None else c.value - b.value
+
+        def paired(t: NDArray[Any], pb: NDArray[Any], pc: NDArray[Any],
+                   _stat: Callable[..., float] = stat) -> float:
+            return _stat(t, pc) - _stat(t, pb)
+
+        diff = _diff_interval(paired, pairs.codes, value, **boot)
+        delta = MetricDelta(metric=metric, label=label, base=b, candidate=c, diff=diff,
+                            relative=_relative(b.value, value),
+                            higher_is_better=metric not in LOWER_IS_BETTER)
+        if metric == "accuracy":
+            right_b = pairs.gold == pairs.pred_b
+            right_c = pairs.gold == pairs.pred_c
+            p = m.mcnemar_exact(int(np.sum(right_b & ~right_c)), int(np.sum(~right_b & right_c)))
+            delta.p_value = p
+            delta.significant = p < alpha
+        else:
+            delta.significant = _significant(diff)
+        deltas.append(delta)
+    for metric, stat1 in _cost_stats().items():
+        vb = _clean(stat1(pairs.lat_b if metric.startswith("latency") else pairs.cost_b))
+        vc = _clean(stat1(pairs.lat_c if metric.startswith("latency") else pairs.cost_c))
+        value = None if vb is None or vc is None else vc - vb
+        arrays = ((pairs.lat_b, pairs.lat_c) if metric.startswith("latency")
+                  else (pairs.cost_b, pairs.cost_c))
+
+        def paired_cost(xb: NDArray[Any], xc: NDArray[Any],
+                        _stat: Callable[[NDArray[Any]], float] = stat1) -> float:
+            return _stat(xc) - _stat(xb)
+
+        diff = _diff_interval(paired_cost, arrays, value, **boot)
+        deltas.append(MetricDelta(metric=metric, base=_point(vb), candidate=_point(vc), diff=diff,
+                                  relative=_relative(vb, value), significant=_significant(diff),
+                                  higher_is_better=False))
+    invalid = sum(d.outcome == "invalid" for d in cand)
+    first = cand[0] if cand else base[0]
+    return DeciderComparison(
+        policy=first.policy,
+        decider=first.decider,
+        decider_kind=first.decider_kind,
+        n_paired=len(shared),
+        n_graded=len(pairs.graded),
+        n_only_base=len(by_b) - len(shared),
+        n_only_candidate=len(by_c) - len(shared),
+        n_gold_changed=pairs.gold_changed,
+        flips=_flips(pairs, labels),
+        deltas=deltas,
+        candidate_decisions=len(cand),
+        candidate_cached=sum(d.cached for d in cand),
+        candidate_invalid_rate=_wilson(invalid, len(cand)),
+        candidate_metrics=metric_row(cand, labels, seed=seed) if cand else None,
+    )
+
+
+def _policy_labels(*infos: PolicyInfo | None, decisions: Iterable[Decision]) -> list[str]:
+    labels: list[str] = []
+    for info in infos:
+        for label in info.labels if info else []:
+            if label not in labels:
+                labels.append(label)
+    for d in decisions:  # labels a policy file no longer lists, so nothing is dropped
+        for value in (d.gold, d.label):
+            if value is not None and value not in labels and value not in m.OUTCOME_COLUMNS:
+                labels.append(value)
+    return labels
+
+
+def _side(path: Path | str, manifest: Manifest, decisions: Sequence[Decision]) -> RunSide:
+    return RunSide(
+        run_id=manifest.run_id,
+        path=str(path),
+        status=manifest.status,
+        started_at=manifest.started_at,
+        config_name=str(manifest.config.get("name")) if manifest.config.get("name") else None,
+        git_commit=(manifest.git or {}).get("commit"),
+        items=len({d.item_id for d in decisions}),
+        decisions=len(decisions),
+        cached=sum(d.cached for d in decisions),
+    )
+
+
+def compare_decisions(
+    base_manifest: Manifest,
+    base_decisions: Sequence[Decision],
+    candidate_manifest: Manifest,
+    candidate_decisions: Sequence[Decision],
+    *,
+    base_path: Path | str = "",
+    candidate_path: Path | str = "",
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> CompareResult:
+    """Pair two runs' decisions item by item and compute flips and metric deltas (pure).
+
+    Parameters
+    ----------
+    base_manifest, candidate_manifest : Manifest
+        The runs' manifests (policy versions, prompt hashes and labels come from here).
+    base_decisions, candidate_decisions : sequence of Decision
+        The runs' ``decisions.jsonl`` rows; per-rater rows are ignored.
+    confidence : float, default 0.95
+        Level of every interval.
+    alpha : float, default 0.05
+        Significance level of the ``significant`` flags (McNemar for accuracy, the paired
+        interval excluding 0 for the other metrics).
+    n_resamples, seed : int
+        Paired bootstrap resamples and seed; the same inputs give the same intervals.
+
+    Returns
+    -------
+    CompareResult
+        With ``gate`` unset; see :func:`evalharness.gate.check_gate`.
+    """
+    base = _scored(base_decisions)
+    cand = _scored(candidate_decisions)
+    notes: list[str] = []
+    for name, manifest in (("base", base_manifest), ("candidate", candidate_manifest)):
+        if manifest.status != "complete":
+            notes.append(f"the {name} run {manifest.run_id} is {manifest.status}, not complete: "
+                         "only the decisions it has are compared")
+    items_b = {d.item_id for d in base}
+    items_c = {d.item_id for d in cand}
+    overlap = ItemOverlap(both=len(items_b & items_c), only_base=len(items_b - items_c),
+                          only_candidate=len(items_c - items_b))
+    if overlap.only_base or overlap.only_candidate:
+        notes.append(
+            f"the runs decided different items: {overlap.both} in both are compared; "
+            f"{overlap.only_base} only in the base and {overlap.only_candidate} only in the "
+            "candidate are left out"
+        )
+    groups_b: dict[str, dict[str, list[Decision]]] = defaultdict(lambda: defaultdict(list))
+    groups_c: dict[str, dict[str, list[Decision]]] = defaultdict(lambda: defaultdict(list))
+    for d in base:
+        groups_b[d.policy][d.decider].append(d)
+    for d in cand:
+        groups_c[d.policy][d.decider].append(d)
+    policies_b = list(dict.fromkeys([*base_manifest.policies, *groups_b]))
+    policies_c = list(dict.fromkeys([*candidate_manifest.policies, *groups_c]))
+    policies: list[PolicyComparison] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", m.UndefinedMetricWarning)
+        for pid in [p for p in policies_b if p in policies_c]:
+            info_b = base_manifest.policies.get(pid)
+            info_c = candidate_manifest.policies.get(pid)
+            in_b, in_c = groups_b.get(pid, {}), groups_c.get(pid, {})
+            labels = _policy_labels(info_b, info_c,
+                                    decisions=[*(d for g in in_b.values() for d in g),
+                                               *(d for g in in_c.values() for d in g)])
+            if info_b and info_c and info_b.labels != info_c.labels:
+                notes.append(f"{pid}: the label set changed ({info_b.labels} -> {info_c.labels}); "
+                             "per-label deltas use the union")
+            deciders = [
+                _compare_decider(in_b[name], in_c[name], labels, alpha=alpha,
+                                 confidence=confidence, n_resamples=n_resamples, seed=seed)
+                for name in in_b if name in in_c
+            ]
+            for dc in deciders:
+                if dc.n_gold_changed:
+                    notes.append(f"{pid}/{dc.decider}: gold differs on {dc.n_gold_changed} paired "
+                                 "items (left out of quality deltas)")
+            cand_rows = [d for g in in_c.values() for d in g if d.decider_kind not in HUMAN_KINDS]
+            hash_b = info_b.prompt_hash if info_b else None
+            hash_c = info_c.prompt_hash if info_c else None
+            policies.append(PolicyComparison(
+                policy=pid,
+                labels=labels,
+                violating=list((info_c or info_b).violating) if (info_c or info_b) else [],
+                base_version=info_b.version if info_b else None,
+                candidate_version=info_c.version if info_c else None,
+                base_prompt_hash=hash_b,
+                candidate_prompt_hash=hash_c,
+                prompt_changed=hash_b != hash_c,
+                candidate_decisions=len(cand_rows),
+                candidate_cached=sum(d.cached for d in cand_rows),
+                deciders=deciders,
+                deciders_only_in_base=[n for n in in_b if n not in in_c],
+                deciders_only_in_candidate=[n for n in in_c if n not in in_b],
+            ))
+    for pc in policies:
+        for name in pc.deciders_only_in_base:
+            notes.append(f"{pc.policy}: decider {name} is only in the base run (not compared)")
+        for name in pc.deciders_only_in_candidate:
+            notes.append(f"{pc.policy}: decider {name} is only in the candidate run (not compared)")
+    described_b = {d.get("name"): d for d in base_manifest.deciders if isinstance(d, dict)}
+    for d in candidate_manifest.deciders:
+        before = described_b.get(d.get("name")) if isinstance(d, dict) else None
+        if before and before.get("model") != d.get("model"):
+            notes.append(f"decider {d.get('name')} runs a different model: "
+                         f"{before.get('model')} -> {d.get('model')}")
+    only_b = [p for p in policies_b if p not in policies_c]
+    only_c = [p for p in policies_c if p not in policies_b]
+    if only_b:
+        notes.append(f"policies only in the base run (not compared): {', '.join(only_b)}")
+    if only_c:
+        notes.append(f"policies only in the candidate run (not compared): {', '.join(only_c)}")
+    return CompareResult(
+        base=_side(base_path, base_manifest, base),
+        candidate=_side(candidate_path, candidate_manifest, cand),
+        confidence=confidence,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        items=overlap,
+        policies=policies,
+        policies_only_in_base=only_b,
+        policies_only_in_candidate=only_c,
+        notes=notes,
+    )
+
+
+def compare_runs(
+    base_dir: Path | str,
+    candidate_dir: Path | str,
+    *,
+    gate: GateFile | Path | str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> CompareResult:
+    """Compare two run folders item by item and, with a gate, check the candidate against it.
+
+    Calls no model: only ``manifest.json`` and ``decisions.jsonl`` are read. A gate file is
+    loaded first, so a malformed one fails before any run is read. With a gate, intervals use
+    its ``alpha`` (confidence ``1 - alpha``); the verdict is ``result.gate`` (``result.passed``).
+    Raises :class:`~evalharness.errors.RunDirError` or :class:`~evalharness.errors.ConfigError`
+    for unreadable input; a failed gate is not raised here (the CLI turns it into exit 1).
+    """
+    gate_file = load_gate(gate) if isinstance(gate, (str, Path)) else gate
+    alpha = gate_file.alpha if gate_file else 0.05
+    runs = []
+    for path in (base_dir, candidate_dir):
+        run = RunDir(Path(path))
+        runs.append((run.read_manifest(), run.read_decisions()))
+    (mb, db), (mc, dc) = runs
+    result = compare_decisions(mb, db, mc, dc, base_path=base_dir, candidate_path=candidate_dir,
+                               confidence=1 - alpha, alpha=alpha, n_resamples=n_resamples,
+                               seed=seed)
+    if gate_file is not None:
+        result.gate = check_gate(result, gate_file)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# markdown summary (PR comment)
+# ------------------------------------------------------------------------------------------------
+
+_METRIC_NAMES = {
+    "accuracy": "accuracy", "cohen_kappa": "κ", "coverage": "coverage",
+    "invalid_rate": "invalid rate", "precision": "precision", "recall": "recall", "f1": "F1",
+    "cost_per_decision_usd": "$/decision", "latency_p50_s": "p50 latency",
+    "latency_p95_s": "p95 latency",
+}
+MARKER = "<!-- evalharness-compare -->"
+"""First line of the summary, so a CI job can find and update its own PR comment."""
+
+
+def metric_name(metric: str, label: str | None = None) -> str:
+    name = _METRIC_NAMES.get(metric, metric)
+    return f"{name}[{label}]" if label else name
+
+
+def _fmt_value(metric: str, iv: Interval) -> str:
+    if metric == "cost_per_decision_usd":
+        return fmt_usd(iv.value)
+    if metric.startswith("latency"):
+        return fmt_seconds(iv.value)
+    if metric == "cohen_kappa":
+        return "–" if iv.value is None else f"{iv.value:.2f}"
+    return fmt_interval(iv)
+
+
+def _fmt_signed(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric == "cost_per_decision_usd":
+        sign = "+" if value >= 0 else "-"
+        return f"{sign}{fmt_usd(abs(value))}"
+    if metric.startswith("latency"):
+        sign = "+" if value >= 0 else "-"
+        return f"{sign}{fmt_seconds(abs(value))}"
+    return f"{value:+.2f}"
+
+
+def _fmt_diff(d: MetricDelta) -> str:
+    iv = d.diff
+    text = _fmt_signed(d.metric, iv.value)
+    if iv.value is not None and iv.low is not None and iv.high is not None:
+        text += f" [{_fmt_signed(d.metric, iv.low)}, {_fmt_signed(d.metric, iv.high)}]"
+    if d.p_value is not None:
+        text += f" p={d.p_value:.2g}"
+    if d.significant and (d.worse_by or 0) > 0:
+        text = f"**{text}** ▼"
+    elif d.significant:
+        text += " ▲"
+    return text
+
+
+def _short(h: str | None) -> str:
+    return h[:8] if h else "–"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _policy_line(pc: PolicyComparison) -> str:
+    if pc.prompt_changed:
+        what = (f"prompt **changed**: {md_escape(pc.base_version or '–')} `{_short(pc.base_prompt_hash)}` "
+                f"→ {md_escape(pc.candidate_version or '–')} `{_short(pc.candidate_prompt_hash)}`")
+    else:
+        what = (f"prompt unchanged: {md_escape(pc.candidate_version or '–')} "
+                f"`{_short(pc.candidate_prompt_hash)}`")
+    return (f"{what} · {pc.candidate_cached}/{pc.candidate_decisions} candidate model decisions "
+            "from the response cache")
+
+
+def compare_markdown(result: CompareResult, *, limit: int = COMMENT_LIMIT) -> str:
+    """A summary sized for a PR comment: verdict, failed checks, then per policy a delta table.
+
+    Everything taken from the runs is escaped. Details (per-label deltas, label transitions) sit
+    in collapsed ``<details>`` blocks; the text is cut at ``limit`` characters.
+    """
+    lines = [MARKER]
+    gate = result.gate
+    if gate is None:
+        lines.append("## evalharness compare")
+    else:
+        verdict = "✅ passed" if gate.passed else f"❌ failed ({len(gate.failures)} checks)"
+        lines.append(f"## evalharness regression gate: {verdict}")
+    lines += [
+        "",
+        f"base **{md_escape(result.base.run_id)}** → candidate **{md_escape(result.candidate.run_id)}** · "
+        f"{result.items.both} items in both"
+        + (f" ({result.items.only_base} only in base, {result.items.only_candidate} only in "
+           "candidate: left out)" if result.items.only_base or result.items.only_candidate else "")
+        + f" · intervals: {result.confidence:.0%} paired bootstrap, accuracy p: McNemar exact",
+        "",
+    ]
+    if gate is not None and gate.failures:
+        lines += ["### Failed checks", ""]
+        lines += [f"- {md_escape(c.line())}" for c in gate.failures]
+        lines.append("")
+    for pc in result.policies:
+        lines += [f"### {md_escape(pc.policy)}", "", _policy_line(pc), ""]
+        header = ["decider", "n", "accuracy base → cand", "Δ accuracy",
+                  *(f"Δ recall[{md_escape(v)}]" for v in pc.violating),
+                  *(f"Δ precision[{md_escape(v)}]" for v in pc.violating),
+                  "flips ✓→✗ / ✗→✓", "invalid", "Δ $/decision", "Δ p95 latency"]
+        rows = []
+        for dc in pc.deciders:
+            acc = dc.delta("accuracy")
+            assert acc is not None
+            inv = dc.delta("invalid_rate")
+            rows.append([
+                md_escape(dc.decider) + ("" if dc.decider_kind not in HUMAN_KINDS else " (human)"),
+                str(dc.n_graded),
+                f"{_fmt_value('accuracy', acc.base)} → {_fmt_value('accuracy', acc.candidate)}",
+                _fmt_diff(acc),
+                *(_fmt_diff(d) if (d := dc.delta("recall", v)) else "–" for v in pc.violating),
+                *(_fmt_diff(d) if (d := dc.delta("precision", v)) else "–" for v in pc.violating),
+                f"{dc.flips.correct_to_wrong} / {dc.flips.wrong_to_correct}",
+                "–" if inv is None or inv.candidate.value is None else f"{inv.candidate.value:.0%}",
+                _fmt_diff(d) if (d := dc.delta("cost_per_decision_usd")) else "–",
+                _fmt_diff(d) if (d := dc.delta("latency_p95_s")) else "–",
+            ])
+        if rows:
+            lines += _table(header, rows)
+        else:
+            lines.append("No decider is in both runs for this policy.")
+        lines.append("")
+        for dc in pc.deciders:
+            lines += _decider_details(dc)
+    if result.notes:
+        lines += ["### Notes", ""] + [f"- {md_escape(n)}" for n in result.notes] + [""]
+    text = "\n".join(lines).rstrip() + "\n"
+    if len(text) > limit:
+        cut = text[: limit - 200].rsplit("\n", 1)[0]
+        text = cut + ("\n\n</details>" if cut.count("<details>") > cut.count("</details>") else "")
+        text += "\n\n… summary cut to fit a PR comment; run `evalharness compare` for all of it.\n"
+    return text
+
+
+def _decider_details(dc: DeciderComparison) -> list[str]:
+    lines = [f"<details><summary>{md_escape(dc.policy)} · {md_escape(dc.decider)}: every metric "
+             f"and {dc.flips.changed} changed decisions</summary>", ""]
+    rows = [[metric_name(d.metric, md_escape(d.label) if d.label else None),
+             _fmt_value(d.metric, d.base), _fmt_value(d.metric, d.candidate), _fmt_diff(d)]
+            for d in dc.deltas]
+    lines += _table(["metric", "base", "candidate", "Δ [interval]"], rows)
+    lines.append("")
+    if dc.flips.transitions:
+        rows = [[md_escape(t.gold), md_escape(t.base), md_escape(t.candidate), str(t.n),
+                 ", ".join(md_escape(e) for e in t.examples)]
+                for t in dc.flips.transitions[:20]]
+        lines += _table(["gold", "base decided", "candidate decided", "items", "e.g."], rows)
+        lines.append("")
+    by_gold = ", ".join(f"{md_escape(g)}: {c.correct_to_wrong} ✓→✗ / {c.wrong_to_correct} ✗→✓"
+                        for g, c in dc.flips.by_gold.items())
+    lines += [f"Flips by gold label: {by_gold}.", ""]
+    if dc.n_only_base or dc.n_only_candidate:
+        lines += [f"{dc.n_only_base} items only in base, {dc.n_only_candidate} only in candidate "
+                  "(left out).", ""]
+    lines += ["</details>", ""]
+    return lines

@@ -1,0 +1,442 @@
+"""Tier routing: threshold guarantees on synthetic scores, a cascade against a hand computation,
+the "takes no cases" outcome, and ``evalharness route`` end to end on a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from evalharness.errors import ConfigError, UsageError
+from evalharness.records import Decision
+from evalharness.routing import (
+    Cascade,
+    Step,
+    build_policy_data,
+    calibration_mask,
+    choose_action_threshold,
+    choose_clear_threshold,
+    evaluate_cascade,
+    resolve_goals,
+    route_policy,
+    selection_confidence,
+)
+from evalharness.routing_plan import load_targets, recommend_tiers
+from evalharness.targets import CostOverrides, RoutingTargets
+
+from conftest import mini_config
+
+LABELS = ["hate", "none"]
+
+
+# ---------------------------------------------------------------------------------------------
+# guarantees on synthetic scores
+# ---------------------------------------------------------------------------------------------
+
+
+def _draw(rng: np.random.Generator, n: int, a: float, b: float, prevalence: float):
+    """Violating scores ~ Beta(a, b), non-violating ~ Beta(b, a), violating with ``prevalence``."""
+    y = rng.random(n) < prevalence
+    p = np.where(y, rng.beta(a, b, n), rng.beta(b, a, n))
+    return p, y
+
+
+def _naive_action(p, y, target):
+    """Lowest threshold whose calibration point precision reaches the target (no bound, no check)."""
+    order = np.argsort(-p)
+    hits = np.cumsum(y[order])
+    prec = hits / np.arange(1, len(p) + 1)
+    ok = np.flatnonzero(prec >= target)
+    return float(p[order][ok[-1]]) if ok.size else None
+
+
+def test_action_thresholds_meet_precision_on_fresh_draws():
+    # 200 repetitions: calibrate on 800 items, validate on 800 others, then measure the chosen
+    # threshold's precision on 20,000 fresh items. A confirmed threshold may fall short of the
+    # target in at most 5% of repetitions (the validation bound is a 95% one-sided bound).
+    rng = np.random.default_rng(20240601)
+    target, a, b, prevalence, reps = 0.9, 6.0, 2.0, 0.4, 200
+    short, confirmed, naive_short, naive_chosen = 0, 0, 0, 0
+    for _ in range(reps):
+        p_cal, y_cal = _draw(rng, 800, a, b, prevalence)
+        p_val, y_val = _draw(rng, 800, a, b, prevalence)
+        p_new, y_new = _draw(rng, 20_000, a, b, prevalence)
+        t, ok = choose_action_threshold(p_cal, y_cal, p_val, y_val, target=target)
+        if t is not None and ok:
+            confirmed += 1
+            taken = p_new >= t
+            short += y_new[taken].mean() < target
+        t_naive = _naive_action(p_cal, y_cal, target)
+        if t_naive is not None:
+            naive_chosen += 1
+            naive_short += y_new[p_new >= t_naive].mean() < target
+    assert short <= 0.05 * reps, f"{short} of {reps} confirmed thresholds missed the target"
+    # the procedure must actually take cases when it can (otherwise the guarantee is empty) ...
+    assert confirmed >= 0.6 * reps, f"only {confirmed} of {reps} repetitions confirmed a threshold"
+    # ... and the check must be able to fail: the naive point-estimate rule misses far more often
+    assert naive_chosen >= 0.9 * reps
+    assert naive_short > 0.2 * naive_chosen, (naive_short, naive_chosen)
+
+
+def test_clear_thresholds_meet_false_negative_ceiling_on_fresh_draws():
+    # Same for auto-clear: the violating share among cleared fresh items stays <= the ceiling.
+    rng = np.random.default_rng(7)
+    ceiling, a, b, prevalence, reps = 0.05, 5.0, 1.5, 0.3, 200
+    over, confirmed = 0, 0
+    for _ in range(reps):
+        p_cal, y_cal = _draw(rng, 800, a, b, prevalence)
+        p_val, y_val = _draw(rng, 800, a, b, prevalence)
+        p_new, y_new = _draw(rng, 20_000, a, b, prevalence)
+        t, ok = choose_clear_threshold(p_cal, y_cal, p_val, y_val, max_violating=ceiling)
+        if t is not None and ok:
+            confirmed += 1
+            over += y_new[p_new <= t].mean() > ceiling
+    assert over <= 0.05 * reps, f"{over} of {reps} confirmed thresholds broke the ceiling"
+    assert confirmed >= 0.6 * reps, confirmed
+
+
+def test_unscored_items_are_never_taken():
+    rng = np.random.default_rng(3)
+    p, y = _draw(rng, 2000, 8.0, 1.0, 0.5)
+    p_nan = p.copy()
+    p_nan[::3] = np.nan  # non-ok decisions: no score
+    t, ok = choose_action_threshold(p_nan, y, p_nan, y, target=0.8)
+    assert t is not None and ok
+    # a threshold of 0 would take every scored item but still none of the unscored ones
+    t0, _ = choose_action_threshold(np.where(np.isnan(p_nan), np.nan, 1.0), y, p_nan, y,
+                                    target=0.01)
+    assert t0 == 1.0
+
+
+def test_selection_margin_and_split():
+    assert selection_confidence(0.95, 0.8, 1.0) == pytest.approx(0.99770, abs=1e-4)
+    assert selection_confidence(0.95, 0.5, 1.0) == pytest.approx(0.95, abs=1e-9)
+    ids = [f"item{i}" for i in range(2000)]
+    mask = calibration_mask(ids, share=0.5, seed=0)
+    assert 0.45 < mask.mean() < 0.55
+    # stable: same ids give the same split whatever their order; another seed another split
+    assert list(calibration_mask(ids[::-1], share=0.5, seed=0)) == list(mask[::-1])
+    assert (calibration_mask(ids, share=0.5, seed=1) != mask).any()
+
+
+# ---------------------------------------------------------------------------------------------
+# a cascade by hand
+# ---------------------------------------------------------------------------------------------
+
+
+def _dec(item, decider, kind, label, gold, *, p=None, outcome="ok", cost=0.0, latency=None,
+         site=None, meta=None):
+    scores = None if p is None else {"hate": p, "none": 1 - p}
+    return Decision(item_id=item, policy="hate_speech", decider=decider, decider_kind=kind,
+                    label=label if outcome == "ok" else None, scores=scores, outcome=outcome,
+                    gold=gold, cost_usd=cost, latency_s=latency, site=site, meta=meta or {})
+
+
+def _hand_example() -> list[Decision]:
+    gold = {"i1": "hate", "i2": "none", "i3": "hate", "i4": "none", "i5": "hate", "i6": "none"}
+    clf_p = {"i1": 0.95, "i2": 0.05, "i3": 0.50, "i4": 0.92, "i5": 0.30, "i6": 0.60}
+    llm_p = {"i1": 0.9, "i2": 0.1, "i3": 0.85, "i4": 0.7, "i5": None, "i6": 0.40}
+    human = {"i1": "hate", "i2": "none", "i3": "hate", "i4": "none", "i5": "hate", "i6": "hate"}
+    seconds = {"i1": 30, "i2": 30, "i3": 30, "i4": 30, "i5": 30, "i6": 60}
+    sites = {"i1": "A", "i2": "B", "i3": "A", "i4": "B", "i5": "A", "i6": "B"}
+    rows = []
+    for i, g in gold.items():
+        rows.append(_dec(i, "clf", "classic", "hate" if clf_p[i] >= 0.5 else "none", g,
+                         p=clf_p[i], cost=0.001))
+        if llm_p[i] is None:
+            rows.append(_dec(i, "llm", "llm", None, g, outcome="invalid", cost=0.01))
+        else:
+            rows.append(_dec(i, "llm", "llm", "hate" if llm_p[i] >= 0.5 else "none", g,
+                             p=llm_p[i], cost=0.01))
+        rows.append(_dec(i, "human", "human", human[i], g, cost=seconds[i] * 12 / 3600,
+                         latency=seconds[i], site=sites[i]))
+        rows.append(_dec(i, "human/r1", "human_rater", human[i], g, cost=1.0))  # ignored
+    return rows
+
+
+def test_cascade_matches_hand_computation():
+    data = build_policy_data(_hand_example(), policy="hate_speech", labels=LABELS,
+                             violating=["hate"])
+    assert set(data.deciders) == {"clf", "llm", "human"}  # per-rater rows are not tiers
+    cascade = Cascade((Step("clf", action=0.9, clear=0.1), Step("llm", action=0.8)), "human")
+    goals = resolve_goals(RoutingTargets(), "hate_speech")
+    m, _ = evaluate_cascade(data, cascade, goals, daily_volume=1000)
+    # Hand computation:
+    # clf (every item, $0.001 each): P >= 0.9 auto-actions i1 (hate, right) and i4 (hate, wrong);
+    #   P <= 0.1 auto-clears i2 (none, right); escalates i3, i5, i6.
+    # llm ($0.01 each on i3, i5, i6): P >= 0.8 auto-actions i3 (hate, right); i5 is invalid (no
+    #   score) so it is escalated, never auto-decided; i6 (P = 0.4) is escalated.
+    # human: i5 -> hate (right, site A, 30 s, $0.10), i6 -> hate (wrong, site B, 60 s, $0.20).
+    # Final: hate for i1 i3 i4 i5 i6, none for i2. Gold hate: i1 i3 i5.
+    #   precision(hate) = 3/5 = 0.6, recall(hate) = 3/3 = 1
+    #   precision(none) = 1/1 = 1,   recall(none) = 1/3 (i2 of i2 i4 i6)
+    #   accuracy = 4/6 (i1 i2 i3 i5)
+    # Cost = 6 x 0.001 + 3 x 0.01 + 0.10 + 0.20 = 0.336 in all -> 0.056 per item; x 1000 a day = 56.
+    # Human time per item: A 30 s / 6 = 5 s, B 60 s / 6 = 10 s -> x 1000 / 3600 =
+    #   1.3889 h and 2.7778 h a day, 4.1667 h in all.
+    assert m.n == 6
+    assert m.violating_precision.value == pytest.approx(0.6)
+    assert m.violating_recall.value == pytest.approx(1.0)
+    assert m.precision["none"].value == pytest.approx(1.0)
+    assert m.recall["none"].value == pytest.approx(1 / 3)
+    assert m.accuracy.value == pytest.approx(4 / 6)
+    assert m.cost_per_decision_usd == pytest.approx(0.056)
+    assert m.cost_per_day_usd == pytest.approx(56.0)
+    assert m.human_hours_per_day["A"] == pytest.approx(5 * 1000 / 3600)
+    assert m.human_hours_per_day["B"] == pytest.approx(10 * 1000 / 3600)
+    assert m.human_hours_per_day["total"] == pytest.approx(15 * 1000 / 3600)
+    clf, llm, human = m.tiers
+    assert (clf.seen, clf.auto_action, clf.auto_clear) == pytest.approx((1.0, 2 / 6, 1 / 6))
+    assert clf.decided.value == pytest.approx(3 / 6)
+    assert (llm.seen, llm.auto_action, llm.auto_clear) == pytest.approx((3 / 6, 1 / 6, 0.0))
+    assert llm.escalated_unscored == 1
+    assert (human.seen, human.decided.value) == pytest.approx((2 / 6, 2 / 6))
+    # baselines: all-human is right on 5 of 6 and costs (5 x 30 + 60) s x $12/h / 6 = $0.1167
+    mh, _ = evaluate_cascade(data, Cascade((), "human"), goals, daily_volume=1000)
+    assert mh.accuracy.value == pytest.approx(5 / 6)
+    assert mh.cost_per_decision_usd == pytest.approx(210 * 12 / 3600 / 6)
+    # all-llm: i5 is invalid, so it is undecided: a miss for recall, never a prediction
+    ml, _ = evaluate_cascade(data, Cascade((), "llm"), goals, daily_volume=1000)
+    assert ml.undecided == 1
+    assert ml.violating_recall.value == pytest.approx(2 / 3)  # i1 i3 called hate; i5 undecided
+
+
+def test_search_simulation_matches_the_reported_one():
+    from evalharness.routing import _simulate_lean, simulate
+
+    data = build_policy_data(_synthetic_run(200), policy="hate_speech", labels=LABELS,
+                             violating=["hate"])
+    for cascade in [Cascade((), "bpo"), Cascade((Step("clf", 0.8, 0.2),), "bpo"),
+                    Cascade((Step("smol", 0.9), Step("clf", None, 0.3)), "smol")]:
+        full, lean = simulate(data, cascade), _simulate_lean(data, cascade)
+        assert (full.pred == lean.pred).all() and (full.gold == lean.gold).all()
+        assert full.cost == pytest.approx(lean.cost)
+
+
+def test_per_policy_overrides():
+    targets = RoutingTargets.model_validate(
+        {"recall_target": 0.8, "policies": {"spam": {"recall_target": "off",
+                                                      "precision_target": 0.97}}})
+    # a dumped and reloaded config (as in manifest.json) means the same
+    for t in (targets, RoutingTargets.model_validate(targets.model_dump(mode="json"))):
+        spam, hate = resolve_goals(t, "spam"), resolve_goals(t, "hate_speech")
+        assert (spam.precision, spam.recall) == (0.97, None)
+        assert (hate.precision, hate.recall) == (0.9, 0.8)
+
+
+def test_cost_overrides_reprice_tiers():
+    # site A at $36/h: i5's 30 s cost $0.30 instead of $0.10; the llm at $0.02 a call
+    data = build_policy_data(_hand_example(), policy="hate_speech", labels=LABELS,
+                             violating=["hate"],
+                             costs=CostOverrides(decider_cost_usd={"llm": 0.02},
+                                                 hourly_cost_usd={"A": 36.0}))
+    cascade = Cascade((Step("clf", action=0.9, clear=0.1), Step("llm", action=0.8)), "human")
+    m, _ = evaluate_cascade(data, cascade, resolve_goals(RoutingTargets(), "hate_speech"))
+    assert m.cost_per_decision_usd == pytest.approx((0.006 + 3 * 0.02 + 0.30 + 0.20) / 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# targets nobody meets
+# ---------------------------------------------------------------------------------------------
+
+
+def _synthetic_run(n: int = 600, seed: int = 5) -> list[Decision]:
+    """A good classifier, a useless LLM (scores unrelated to gold, some invalid), human raters."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        gold = "hate" if rng.random() < 0.35 else "none"
+        good = rng.beta(5, 2) if gold == "hate" else rng.beta(2, 5)
+        junk = rng.random()
+        meta = {"market": "US" if i % 3 else "BR"}
+        rows.append(_dec(f"s{i}", "clf", "classic", "hate" if good >= 0.5 else "none", gold,
+                         p=float(good), meta=meta))
+        if i % 10 == 0:
+            rows.append(_dec(f"s{i}", "smol", "llm", None, gold, outcome="refusal", cost=0.0001,
+                             meta=meta))
+        else:
+            rows.append(_dec(f"s{i}", "smol", "llm", "hate" if junk >= 0.5 else "none", gold,
+                             p=float(junk), cost=0.0001, meta=meta))
+        right = rng.random() < 0.97
+        label = gold if right else ("none" if gold == "hate" else "hate")
+        rows.append(_dec(f"s{i}", "bpo", "human", label, gold, cost=0.1, latency=30.0,
+                         site="manila", meta=meta))
+    return rows
+
+
+def _route(targets: RoutingTargets):
+    rows = _synthetic_run()
+    data = build_policy_data(rows, policy="hate_speech", labels=LABELS, violating=["hate"])
+    return route_policy(data, targets, slice_keys=["market"])
+
+
+def test_useless_llm_takes_no_cases_and_good_classifier_does():
+    r = _route(RoutingTargets(precision_target=0.85, recall_target=0.85,
+                              auto_clear_max_violating=0.05))
+    assert "the LLM tier (smol) should take no hate_speech cases at this target" in \
+        r.tier_verdicts["smol"]
+    assert not any(t.confirmed for t in r.thresholds if t.decider == "smol")
+    assert r.status == "plan_meets_targets"
+    # the classifier takes cases, humans get the rest, and it is cheaper than all-human
+    assert [t.decider for t in r.plan.tiers][0] == "clf"
+    assert r.plan.tiers[-1].decider == "bpo"
+    assert r.plan.steps_confirmed and r.plan.meets_targets
+    all_human = next(b for b in r.baselines if b.name == "all bpo")
+    assert r.plan.expected.cost_per_decision_usd < all_human.expected.cost_per_decision_usd
+    for tier in r.plan.tiers[:-1]:
+        for chk in (tier.auto_action, tier.auto_clear):
+            if chk is not None:
+                assert chk.validation is not None and chk.confirmed
+                if chk.side == "auto_action":
+                    assert chk.validation.bound >= 0.85
+                else:
+                    assert chk.validation.bound <= 0.05
+    assert r.qa_request.samples and r.qa_request.items_per_week > 0
+    assert {s.key for s in r.slices} == {"market"}
+
+
+def test_unreachable_target_is_an_outcome_not_an_error():
+    r = _route(RoutingTargets(precision_target=0.995, recall_target=0.995))
+    assert r.status == "no_plan_meets_targets"
+    assert "no plan meets every target" in r.recommendation
+    for name in ("clf", "smol"):
+        assert "should take no hate_speech cases at this target" in r.tier_verdicts[name]
+    assert r.plan.tiers  # the closest plan is still described
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI on a real run
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run of the mini golden set: the embedded LLM, TF-IDF and the human raters."""
+    from click.testing import CliRunner
+
+    from evalharness.cli import cli
+
+    tmp = tmp_path_factory.mktemp("route")
+    config = mini_config(deciders=[{"name": "smollm2", "kind": "llm", "model": "embedded"},
+                                   *mini_config()["deciders"]])
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALHARNESS_HOME", str(tmp / "home"))
+        mp.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp / "out"),
+                                          "--run-id", "r1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return tmp / "out" / "r1"
+
+
+@pytest.mark.slow
+def test_route_cli_end_to_end(real_run: Path, cli_run):
+    result = cli_run("route", real_run, "--precision-target", "0.8", "--recall-target", "0.7",
+                     "--daily-volume", "5000", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == str(real_run / "routing.yaml")
+    assert lines[0].startswith("hate_speech: ")
+    assert "LLM tier (smollm2)" in result.stdout
+    text = (real_run / "routing.yaml").read_text()
+    doc = yaml.safe_load(text)
+    assert next(iter(doc)) == "schema_version" and doc["schema_version"] == 1
+    assert {"run_id", "status", "targets", "confidence", "seed", "split", "daily_volume",
+            "policies"} <= doc.keys()
+    assert doc["seed"] == 3 and doc["daily_volume"] == 5000
+    assert doc["targets"]["precision_target"] == 0.8
+    pol = doc["policies"][0]
+    assert pol["policy"] == "hate_speech" and pol["violating"] == ["hate"]
+    assert {"status", "recommendation", "plan", "baselines", "thresholds", "frontier", "slices",
+            "qa_request", "items", "tier_verdicts"} <= pol.keys()
+    plan = pol["plan"]
+    assert {"tiers", "expected", "target_checks", "meets_targets"} <= plan.keys()
+    assert {"cost_per_decision_usd", "cost_per_day_usd", "human_hours_per_day", "violating_precision",
+            "violating_recall"} <= plan["expected"].keys()
+    assert {b["name"] for b in pol["baselines"]} == {"all smollm2", "all tfidf", "all raters"}
+    # per-rater rows are not tiers
+    assert not any("/" in t["decider"] for t in pol["thresholds"])
+    assert pol["items"]["calibration"] + pol["items"]["validation"] == pol["items"]["used"]
+    md = (real_run / "routing.md").read_text()
+    assert md.startswith("# Routing plan") and "QA request" in md and "Sign-off" in md
+
+
+@pytest.mark.slow
+def test_route_reads_targets_from_the_run_config_and_files(real_run: Path, cli_run, tmp_path):
+    manifest_path = real_run / "manifest.json"
+    original = manifest_path.read_text()
+    try:
+        manifest = json.loads(original)
+        manifest["config"]["routing"] = {"precision_target": 0.75, "daily_volume": 1234}
+        manifest_path.write_text(json.dumps(manifest))
+        plan = recommend_tiers(real_run, write=False)
+        assert plan.daily_volume == 1234 and plan.targets["precision_target"] == 0.75
+        # flags override the config block
+        plan = recommend_tiers(real_run, write=False, daily_volume=99)
+        assert plan.daily_volume == 99 and plan.targets["precision_target"] == 0.75
+        manifest["config"]["routing"] = {"precision_target": 2}
+        manifest_path.write_text(json.dumps(manifest))
+        result = cli_run("route", real_run)
+        assert result.exit_code == 2
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "routing.precision_target" in result.stderr
+    finally:
+        manifest_path.write_text(original)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("routing:\n  precision_target: 0.8\n  labels:\n    hate: {recall: 0.6}\n"
+                       "  slices:\n    - {key: target, precision_target: 0.5}\n")
+    loaded = load_targets(targets)
+    assert loaded.labels["hate"].recall == 0.6
+    result = cli_run("route", real_run, "--targets", targets)
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load((real_run / "routing.yaml").read_text())
+    checks = [c["target"] for c in doc["policies"][0]["plan"]["target_checks"]]
+    assert "recall of hate >= 0.60" in checks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, where", [
+    (["--precision-target", "1.5"], "--precision-target"),
+    (["--recall-target", "0"], "--recall-target"),
+    (["--daily-volume", "-3"], "--daily-volume"),
+    (["--decider", "nobody"], "nobody"),
+    (["--targets", "MISSING.yaml"], "MISSING.yaml"),
+    (["--targets", "BAD"], "precision_targt"),
+])
+def test_route_cli_bad_input_is_one_line_exit_2(real_run: Path, cli_run, tmp_path, args, where):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("precision_targt: 0.9\n")
+    args = [str(bad) if a == "BAD" else str(tmp_path / a) if a == "MISSING.yaml" else a
+            for a in args]
+    result = cli_run("route", real_run, *args)
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and where in err[0], err
+    assert "Traceback" not in result.output
+
+
+def test_route_cli_not_a_run_folder(cli_run, tmp_path):
+    result = cli_run("route", tmp_path)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "manifest.json" in result.stderr
+
+
+def test_bad_targets_raise_typed_errors(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        bad = tmp_path / "t.yaml"
+        bad.write_text("precision_target: 0.9\ncosts:\n  hourly_cost_usd: {A: -1}\n")
+        load_targets(bad)
+    assert "t.yaml" in str(exc.value)
+    with pytest.raises(UsageError):
+        from evalharness.routing_plan import _apply_overrides
+
+        _apply_overrides(RoutingTargets(), {"precision_target": 3})
+    with pytest.raises(UsageError):
+        from evalharness.routing_plan import _apply_overrides
+
+        _apply_overrides(RoutingTargets(), {"precision": 0.9})
