@@ -458,6 +458,15 @@ def test_history_lists_runs_in_start_order_with_hashes_and_metrics(tmp_path, wri
     hashes = {run_id: RunDir(out / run_id).read_manifest().policies["hate_speech"].prompt_hash
               for run_id, _, _ in plan}
     assert hashes["zz-week1"] == hashes["mm-week3"] != hashes["aa-week2"]
+    # the HTML report of a run charts it with the earlier runs (never later ones)
+    assert cli_run("report", out / "mm-week3").exit_code == 0
+    page = (out / "mm-week3" / "report.html").read_text()
+    assert "Prompt revisions over time" in page
+    chart = page[page.index("Prompt revisions over time"):]
+    assert all(run_id[:18] in chart for run_id in ("zz-week1", "aa-week2", "mm-week3"))
+    assert "1.1.0 " + hashes["aa-week2"][:6] in chart
+    assert cli_run("report", out / "zz-week1").exit_code == 0
+    assert "Prompt revisions over time" not in (out / "zz-week1" / "report.html").read_text()
     # an interrupted run without metrics, and a folder whose manifest is broken
     shutil.copytree(out / "mm-week3", out / "week4-interrupted")
     run = RunDir(out / "week4-interrupted")

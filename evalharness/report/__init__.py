@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..records import MetricsFile
+from ..history import history_svg, run_history
+from ..records import Manifest, MetricsFile
 from ..rootcause import root_causes
 from ..rundir import RunDir, write_atomic
 from ..scorecard import build_metrics
@@ -31,5 +32,22 @@ def write_report(run_dir: Path | str) -> MetricsFile:
     causes = root_causes(metrics, decisions, items, manifest)
     run.write_metrics(metrics)
     write_atomic(run.file("report.md"), render_markdown(metrics, manifest, causes))
-    write_atomic(run.file("report.html"), render_html(metrics, manifest, causes))
+    write_atomic(run.file("report.html"),
+                 render_html(metrics, manifest, causes, history_charts(run, manifest)))
     return metrics
+
+
+def history_charts(run: RunDir, manifest: Manifest) -> dict[str, str]:
+    """Per policy, a chart of accuracy over this run and the earlier complete runs in the same
+    results folder (only where there are at least two). Later runs are left out, so rebuilding an
+    old report gives the same bytes."""
+    history = run_history(run.path.parent)
+    charts = {}
+    for policy in manifest.policies:
+        rows = [r for r in history.for_policy(policy)
+                if r.status == "complete" and (r.started_at or "") <= manifest.started_at
+                and r.decider_kind not in ("human", "human_rater")]
+        if len({r.run_id for r in rows}) >= 2:
+            earlier = history.model_copy(update={"rows": rows})
+            charts[policy] = history_svg(earlier, policy=policy)
+    return charts

@@ -122,8 +122,11 @@ def _csp(script: str) -> str:
 
 
 def render_html(metrics: MetricsFile, manifest: Manifest,
-                causes: dict[str, PolicyCauses] | None = None) -> str:
-    """The whole ``report.html`` (deterministic: the same inputs give the same bytes)."""
+                causes: dict[str, PolicyCauses] | None = None,
+                history: dict[str, str] | None = None) -> str:
+    """The whole ``report.html`` (deterministic: the same inputs give the same bytes).
+
+    ``history`` maps a policy to an SVG of its metrics across runs (already escaped)."""
     views = policy_views(metrics, manifest, causes)
     script = _asset("report.js")
     template = _environment().from_string(_asset("report.html.j2"))
@@ -132,6 +135,7 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
         title=str(manifest.config.get("name", manifest.run_id)),
         views=views,
         charts={v.policy: _charts(v) for v in views},
+        history={policy: Markup(svg) for policy, svg in (history or {}).items()},
         css=Markup(_asset("report.css")),
         script=Markup(script),
         csp=_csp(script),
