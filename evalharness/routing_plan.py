@@ -16,8 +16,8 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ConfigError, Problem, RunDirError, UsageError
-from .records import Interval, Manifest
-from .report.markdown import md_escape
+from .records import Manifest
+from .report.markdown import fmt_interval, md_escape
 from .routing import (
     HUMAN_KINDS,
     UNKNOWN_SITE,
@@ -273,14 +273,6 @@ _HEADLINE = {
 }
 
 
-def _iv(iv: Interval | None, digits: int = 2) -> str:
-    if iv is None or iv.value is None:
-        return "–"
-    if iv.low is None or iv.high is None:
-        return f"{iv.value:.{digits}f}"
-    return f"{iv.value:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
-
-
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
 
@@ -336,9 +328,9 @@ def _tier_rows(plan: Plan) -> list[list[str]]:
                 v = chk.validation
                 what = "auto-action" if chk.side == "auto_action" else "auto-clear"
                 if chk.side == "auto_action":
-                    guarantee = f"precision {_iv(v.rate)}, lower bound {v.bound or 0:.3f}"
+                    guarantee = f"precision {fmt_interval(v.rate)}, lower bound {v.bound or 0:.3f}"
                 else:
-                    guarantee = f"violating share {_iv(v.rate)}, upper bound {v.bound or 0:.3f}"
+                    guarantee = f"violating share {fmt_interval(v.rate)}, upper bound {v.bound or 0:.3f}"
                     if v.recall_loss_bound is not None:
                         guarantee += f"; violating items cleared ≤ {v.recall_loss_bound:.3f}"
                 share_all = share.auto_action if chk.side == "auto_action" else share.auto_clear
@@ -371,18 +363,18 @@ def _expected_rows(plan: Plan, violating: list[str]) -> list[list[str]]:
 
     what = " or ".join(violating)
     rows = [
-        [f"precision of {md_escape(what)} calls", _iv(m.violating_precision),
+        [f"precision of {md_escape(what)} calls", fmt_interval(m.violating_precision),
          verdict("precision of violating calls")],
-        [f"recall of {md_escape(what)} items", _iv(m.violating_recall),
+        [f"recall of {md_escape(what)} items", fmt_interval(m.violating_recall),
          verdict("recall of violating items")],
     ]
     for lab in m.precision:
         for part in ("precision", "recall"):
             key = f"{part} of {lab}"
             if key in checks:
-                rows.append([md_escape(key), _iv(getattr(m, part)[lab]), verdict(key)])
+                rows.append([md_escape(key), fmt_interval(getattr(m, part)[lab]), verdict(key)])
     rows += [
-        ["accuracy", _iv(m.accuracy), "–"],
+        ["accuracy", fmt_interval(m.accuracy), "–"],
         ["undecided items (last tier not ok)", str(m.undecided), "–"],
         ["cost per item", _usd(m.cost_per_decision_usd), "–"],
         ["cost per day", _usd(m.cost_per_day_usd), "–"],
@@ -401,7 +393,7 @@ def _policy_section(p: PolicyRouting, plan_doc: RoutingPlan) -> list[str]:
         out += [f"> {md_escape_text(note)}", ""]
     failed = [c for c in p.plan.target_checks if c.met is False and c.scope != "end to end"]
     for c in failed:
-        out += [f"- {md_escape(c.scope)}: {_cell(c.target)} — {_iv(c.value)} **not met**"]
+        out += [f"- {md_escape(c.scope)}: {_cell(c.target)} — {fmt_interval(c.value)} **not met**"]
     if failed:
         out.append("")
     out += ["Sign-off:", ""]
@@ -430,7 +422,7 @@ def _policy_section(p: PolicyRouting, plan_doc: RoutingPlan) -> list[str]:
         c, v = t.calibration, t.validation
         rows.append([md_escape(t.decider), t.side.replace("_", "-"), _cell(t.rule),
                      _pct(c.share if c else None), _pct(v.share if v else None),
-                     _iv(v.rate if v else None),
+                     fmt_interval(v.rate if v else None),
                      "–" if v is None or v.bound is None else f"{v.bound:.3f}",
                      "yes" if t.confirmed else "no"])
     if rows:
@@ -442,8 +434,8 @@ def _policy_section(p: PolicyRouting, plan_doc: RoutingPlan) -> list[str]:
     out += ["#### Baselines (one decider decides everything; validation items)", ""]
     out += _table(["plan", "precision", "recall", "accuracy", "$/item", "$/day", "human h/day",
                    "meets targets"],
-                  [[md_escape(b.name), _iv(b.expected.violating_precision),
-                    _iv(b.expected.violating_recall), _iv(b.expected.accuracy),
+                  [[md_escape(b.name), fmt_interval(b.expected.violating_precision),
+                    fmt_interval(b.expected.violating_recall), fmt_interval(b.expected.accuracy),
                     _usd(b.expected.cost_per_decision_usd), _usd(b.expected.cost_per_day_usd),
                     _hours(b.expected.human_hours_per_day), "yes" if b.meets_targets else "no"]
                    for b in p.baselines])
@@ -452,7 +444,7 @@ def _policy_section(p: PolicyRouting, plan_doc: RoutingPlan) -> list[str]:
                    "recall (val)", "$/item (val)"],
                   [[md_escape(f.name), _usd(f.cost_per_decision_usd), f"{f.violating_f1:.3f}",
                     "yes" if f.meets_targets_on_calibration else "no",
-                    _iv(f.validation.violating_precision), _iv(f.validation.violating_recall),
+                    fmt_interval(f.validation.violating_precision), fmt_interval(f.validation.violating_recall),
                     _usd(f.validation.cost_per_decision_usd)] for f in p.frontier])
     if p.slices:
         out += ["#### Slices (validation items)", ""]
@@ -463,8 +455,8 @@ def _policy_section(p: PolicyRouting, plan_doc: RoutingPlan) -> list[str]:
         out.append("")
         out += _table(["slice", "n", "automated", "precision", "recall", "judged"],
                       [[f"{md_escape(s.key)}={md_escape(s.value, 40)}", str(s.n),
-                        _iv(s.automated_share), _iv(s.violating_precision),
-                        _iv(s.violating_recall), "yes" if s.judged else "too few"]
+                        fmt_interval(s.automated_share), fmt_interval(s.violating_precision),
+                        fmt_interval(s.violating_recall), "yes" if s.judged else "too few"]
                        for s in p.slices[:40]])
         if len(p.slices) > 40:
             out += [f"({len(p.slices) - 40} smaller slices are in routing.yaml)", ""]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from evalharness import run_eval
 from evalharness.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,3 +69,40 @@ def cli_run():
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# A run over a golden set whose texts, slice values and site names are hostile HTML/markdown,
+# shared by the report, scorecard and HTML tests.
+SOUTH = "south<script>alert(2)</script>"
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>",
+           SOUTH, "</td></tr></table><h1>broken</h1>"]
+
+
+def report_config() -> dict:
+    return {
+        "name": "report-fixture",
+        "golden_set": {"path": str(FIXTURES / "report" / "items.jsonl")},
+        "policies": ["hate_speech"],
+        "policies_dir": str(REPO / "policies"),
+        "deciders": [
+            {"name": "tfidf", "kind": "classic", "train": {"path": str(MINI / "train.jsonl")}},
+            {"name": "prod", "kind": "precomputed", "scores": "prod", "threshold": 0.5},
+            {"name": "raters", "kind": "human", "cost_per_hour_usd": 36.0,
+             "sites": {"north": ["a", "b"], SOUTH: ["c", "d"]},
+             "site_cost_per_hour_usd": {"north": 18.0}},
+        ],
+        "slice_by": ["market"],
+        "cache": {"enabled": False},
+    }
+
+
+@pytest.fixture(scope="session")
+def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real run of the fixture config (classic model, precomputed scores, human raters)."""
+    folder = tmp_path_factory.mktemp("report-run")
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(report_config(), sort_keys=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALHARNESS_HOME", str(folder / "home"))
+        result = run_eval(config, out_dir=folder / "runs", run_id="r1", live_progress=False)
+    return result.run_dir

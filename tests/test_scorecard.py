@@ -22,7 +22,8 @@ from evalharness.records import Decision
 from evalharness.rundir import RunDir
 from evalharness.scorecard import paired_difference, score_quality
 
-from test_report import SOUTH, report_run  # noqa: F401  (module-scoped fixture: one real run)
+from conftest import SOUTH
+
 
 
 def _decision(item: str, gold: str | None, label: str | None, *, decider: str = "d",

@@ -93,7 +93,7 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
     _summary(result)
     for line in result.budget_breaches:
         click.echo(f"error budget exceeded: {line}", err=True)
-    click.echo(f"report: {result.run_dir / 'report.md'}")
+    click.echo(f"report: {result.run_dir / 'report.md'}  (and report.html, self-contained)")
     click.echo(str(result.run_dir))
     sys.exit(result.exit_code)
 
@@ -114,6 +114,7 @@ def _print_estimate(estimate: "api.RunEstimate") -> None:
 def report(run_dir: Path) -> None:
     """Recompute metrics.json and re-render the reports of RUN_DIR (calls no model)."""
     api.write_report(run_dir)
+    click.echo(str(run_dir / "report.html"))
     click.echo(str(run_dir / "report.md"))
 
 
