@@ -21,7 +21,8 @@ import yaml
 from scipy.stats import binomtest
 
 from evalharness.cli.main import cli
-from evalharness.compare import compare_decisions, compare_markdown, compare_runs
+from evalharness.compare import compare_decisions, compare_runs
+from evalharness.report.comparison import compare_markdown
 from evalharness.gate import GateFile, check_gate, load_gate
 from evalharness.history import history_markdown, history_svg, run_history
 from evalharness.junit import junit_xml
@@ -575,7 +576,7 @@ def test_workflow_parses_and_references_what_exists():
     flags = next(line for line in makefile.splitlines() if "CMAKE_ARGS ?=" in line).split("?=")[1].strip()
     assert env["CMAKE_ARGS"] == flags
     # the PR comment script finds its earlier comment by the marker the summary starts with
-    from evalharness.compare import MARKER
+    from evalharness.report.comparison import MARKER
 
     assert MARKER in text
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..compare import compare_markdown, compare_runs
+from ..compare import compare_runs
+from ..report.comparison import compare_markdown
 from ..errors import GateFailure, Problem, UsageError
 from ..history import history_markdown, history_svg, run_history
 from ..junit import junit_xml
