@@ -8,6 +8,7 @@ what had finished; API keys reach no file.
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -295,3 +296,39 @@ def test_models_policies_and_prompt_variants_form_a_matrix(write_config, tmp_pat
     assert infos["hate_speech"].variant_hashes["terse"] != infos["hate_speech"].prompt_hash
     rows = {(r.decider, r.policy) for r in result.metrics.results if r.slice is None}
     assert ("model-a@terse", "offensive") in rows
+
+
+def test_candidate_that_changed_one_policy_re_asks_only_that_policy(write_config, tmp_path, cli_run):
+    items = tmp_path / "items.jsonl"
+    texts = ["i hate them", "you are stupid", "good morning", "kill the lights", "see you"]
+    items.write_text("".join(json.dumps({"id": f"i{i}", "text": t, "labels": {
+        "hate_speech": "hate" if "hate" in t else "none",
+        "offensive": "offensive" if ("hate" in t or "stupid" in t) else "none"}}) + "\n"
+        for i, t in enumerate(texts)))
+    edited = tmp_path / "edited-policies"
+    shutil.copytree(REPO / "policies", edited)
+    path = edited / "offensive.yaml"
+    path.write_text(path.read_text().replace('version: "1.0.0"', 'version: "1.1.0"')
+                    .replace("civil content, including", "civil content (even when heated), including"))
+
+    def config(policies_dir: Path) -> dict:
+        return {"name": "gate", "golden_set": {"path": str(items)},
+                "policies": ["hate_speech", "offensive"], "policies_dir": str(policies_dir),
+                "deciders": [{"name": "llm", "kind": "llm", "model": "openai/stub", "price": PRICE}]}
+
+    with StubServer() as server:
+        for run_id, policies in (("base", REPO / "policies"), ("candidate", edited)):
+            cfg = config(policies)
+            cfg["deciders"][0]["api_base"] = server.url
+            assert cli_run("run", write_config(cfg, f"{run_id}.yaml"), "--out", tmp_path / "runs",
+                           "--run-id", run_id).exit_code == 0
+            if run_id == "base":
+                asked_for_base = server.stats()["completions"]
+        assert asked_for_base == 10
+        assert server.stats()["completions"] == 15, "only the edited policy is asked again"
+    candidate = RunDir(tmp_path / "runs" / "candidate").read_decisions()
+    assert {d.policy for d in candidate if d.cached} == {"hate_speech"}
+    assert all(not d.cached for d in candidate if d.policy == "offensive")
+    result = cli_run("compare", tmp_path / "runs" / "base", tmp_path / "runs" / "candidate")
+    assert result.exit_code == 0, result.output
+    assert "prompt **changed**" in result.stdout and "5/5 candidate model decisions from the response cache" in result.stdout
