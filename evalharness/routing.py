@@ -1741,13 +1741,16 @@ def route_policy(
         frontier=frontier, slices=slices, qa_request=qa, notes=notes, searched=len(cands),
     )
     routing.recommendation = recommendation_text(routing, data, vol)
-    routing.tier_verdicts = tier_verdicts(thresholds, data.policy)
+    sole = plan.tiers[0].decider if len(plan.tiers) == 1 else None
+    routing.tier_verdicts = tier_verdicts(thresholds, data.policy, sole_decider=sole)
     return routing
 
 
-def tier_verdicts(thresholds: Sequence[ThresholdCheck], policy: str) -> dict[str, str]:
+def tier_verdicts(thresholds: Sequence[ThresholdCheck], policy: str,
+                  sole_decider: str | None = None) -> dict[str, str]:
     """One sentence per scored decider: what it may take as the first tier, or that it should
-    take no cases of the policy at these targets."""
+    take no cases of the policy at these targets. ``sole_decider`` is the decider the plan gives
+    every item to (its verdict then speaks of thresholds only, not of taking no cases)."""
     out: dict[str, str] = {}
     by: dict[str, list[ThresholdCheck]] = {}
     for t in thresholds:
@@ -1756,8 +1759,13 @@ def tier_verdicts(thresholds: Sequence[ThresholdCheck], policy: str) -> dict[str
         who = tier_label(checks[0].kind, name)
         ok = [c for c in checks if c.confirmed]
         if not ok:
-            out[name] = (f"{who} should take no {policy} cases at this target: "
-                         + "; ".join(c.message.split(": ", 1)[-1] for c in checks))
+            why = "; ".join(c.message.split(": ", 1)[-1] for c in checks)
+            if name == sole_decider:
+                out[name] = (f"{who} has no confidence threshold that holds at this target, so it "
+                             f"cannot take a share of {policy} cases ahead of another tier; the plan "
+                             f"gives it every item on its end-to-end quality alone: {why}")
+            else:
+                out[name] = f"{who} should take no {policy} cases at this target: {why}"
         else:
             parts = []
             for c in ok:

@@ -236,8 +236,13 @@ def build_metrics(
     slice_by: Sequence[str] = (),
     *,
     violating: Mapping[str, Sequence[str]] | None = None,
+    decider_order: Sequence[str] = (),
 ) -> MetricsFile:
     """Every metric row and human-agreement block of a run.
+
+    Rows follow the order of ``policy_labels`` and then ``decider_order`` (the config's order;
+    deciders not named there follow in the order their decisions appear), so a resumed run and an
+    uninterrupted one give the same file.
 
     ``violating`` maps policy ids to their violating labels; with it, deciders whose decisions
     carry ``scores`` get ROC AUC, average precision and calibration. Undefined values (e.g. kappa
@@ -246,7 +251,8 @@ def build_metrics(
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", m.UndefinedMetricWarning)
-        return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {})
+        return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {},
+                              decider_order)
 
 
 def _build_metrics(
@@ -255,6 +261,7 @@ def _build_metrics(
     policy_labels: Mapping[str, Sequence[str]],
     slice_by: Sequence[str],
     violating: Mapping[str, Sequence[str]],
+    decider_order: Sequence[str],
 ) -> MetricsFile:
     groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
     raters: dict[tuple[str, str], list[Decision]] = defaultdict(list)
@@ -266,7 +273,13 @@ def _build_metrics(
     rows: list[MetricRow] = []
     # (policy, slice) -> decider -> its decisions in that slice, for paired differences
     cells: dict[_Cell, dict[str, list[Decision]]] = defaultdict(dict)
-    for (policy, decider), group in groups.items():
+    policy_rank = {p: i for i, p in enumerate(policy_labels)}
+    decider_rank = {name: i for i, name in enumerate(decider_order)}
+    seen = {key: i for i, key in enumerate(groups)}
+    ordered = sorted(groups, key=lambda k: (policy_rank.get(k[0], len(policy_rank)),
+                                            decider_rank.get(k[1], len(decider_rank)), seen[k]))
+    for policy, decider in ordered:
+        group = groups[(policy, decider)]
         labels = policy_labels[policy]
         scored = violating.get(policy) if any(d.scores for d in group) else None
         rows.append(metric_row(group, labels, violating=scored))
@@ -283,7 +296,8 @@ def _build_metrics(
     _add_differences(rows, cells)
     agreement = [
         human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)
-        for (policy, name), group in raters.items()
+        for (policy, name), group in sorted(
+            raters.items(), key=lambda kv: (policy_rank.get(kv[0][0], len(policy_rank)), kv[0][1]))
     ]
     return MetricsFile(run_id=run_id, results=rows, human_agreement=agreement)
 

@@ -28,7 +28,8 @@ def write_report(run_dir: Path | str) -> MetricsFile:
     labels = {pid: info.labels for pid, info in manifest.policies.items()}
     violating = {pid: info.violating for pid, info in manifest.policies.items()}
     metrics = build_metrics(manifest.run_id, decisions, labels, manifest.slice_by,
-                            violating=violating)
+                            violating=violating,
+                            decider_order=[str(d.get("name")) for d in manifest.deciders])
     causes = root_causes(metrics, decisions, items, manifest)
     run.write_metrics(metrics)
     write_atomic(run.file("report.md"), render_markdown(metrics, manifest, causes))
