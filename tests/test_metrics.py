@@ -529,8 +529,8 @@ def test_f1_interval_coverage_by_simulation():
         low, high = M.f1_interval(gold[idx], pred[idx], label="spam", labels=LABELS,
                                   n_resamples=400, seed=i)
         hits += low <= population_f1 <= high
-    # percentile bootstrap runs a bit under nominal; measured 0.94. Too wide would exceed 0.99.
-    assert 0.90 <= hits / 2000 <= 0.99
+    # the issue asks 95% intervals to hold the truth in 93-97% of 2,000 draws; measured 0.94
+    assert 0.93 <= hits / 2000 <= 0.97
 
 
 # --------------------------------------------------------------------------------------------
