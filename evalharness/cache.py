@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 CACHE_FILE = "responses.sqlite"
 
 
@@ -51,12 +53,20 @@ class ResponseCache:
     """Get and put model responses (JSON objects) by request key."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / CACHE_FILE
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        self.write_failures = 0
+        """Answers that could not be stored (the run goes on; they are simply not cached)."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise ConfigError(
+                f"cannot open the response cache: {exc}", file=str(self.path), field="cache.dir",
+                fix="move or delete that file, point cache.dir elsewhere, or run with --no-cache",
+            ) from None
 
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
@@ -69,14 +79,23 @@ class ResponseCache:
                     self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The stored response, or None (also when the database cannot be read right now)."""
+        try:
+            row = self.db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            return json.loads(row[0]) if row else None
+        except (sqlite3.Error, ValueError):
+            return None
 
     def put(self, key: str, model: str, response: dict[str, Any]) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-            (key, model, time.time(), json.dumps(response, ensure_ascii=False)),
-        )
+        """Store a response; a failure (e.g. the file is locked) is counted, never raised: the
+        decision itself is already written."""
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                (key, model, time.time(), json.dumps(response, ensure_ascii=False)),
+            )
+        except sqlite3.Error:
+            self.write_failures += 1
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

@@ -52,14 +52,31 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
                 ) from None
 
 
+def _plain(value: Any) -> Any:
+    """Arrow/pandas values as plain Python: arrays become lists, numpy scalars Python scalars,
+    and nulls inside mappings are dropped (a struct column fills in null for a missing key)."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not _missing(v)}
+    return value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
     """Turn table columns ``labels.x`` / ``meta.y`` (or JSON-encoded ``labels``) into nested dicts."""
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        value = _plain(value)
+        if _missing(value):
             continue
-        if isinstance(value, np.generic):
-            value = value.item()
         if key in ("labels", "meta", "annotations", "scores") and isinstance(value, str):
             value = json.loads(value)
         head, dot, tail = key.partition(".")
@@ -75,7 +92,8 @@ def _table_rows(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
 
     try:
         if fmt == "csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                                index_col=False)
             first_line = 2  # line 1 is the header
         else:
             frame = pd.read_parquet(path)
@@ -130,6 +148,8 @@ def read_golden_set(path: Path, fmt: str = "auto") -> list[GoldenItem]:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"])
                 problems.append(Problem(err["msg"], str(path), line_no, field))
+            if len(problems) >= MAX_REPORTED_PROBLEMS:
+                break
             continue
         if item.id in seen:
             problems.append(
@@ -195,7 +215,7 @@ def sample_items(items: Sequence[GoldenItem], spec: SampleSpec) -> list[GoldenIt
     """A seeded sample, in id order, stratified when ``spec.stratify_by`` is set."""
     ordered = sorted(items, key=lambda it: it.id)
     total = len(ordered)
-    want = spec.n if spec.n is not None else round(total * (spec.fraction or 1.0))
+    want = spec.n if spec.n is not None else max(1, round(total * (spec.fraction or 1.0)))
     if want >= total:
         return ordered
     rng = np.random.default_rng(spec.seed)
@@ -228,6 +248,12 @@ def select_items(spec: GoldenSetSpec, path: Path) -> list[GoldenItem]:
                 fix="check the filter's field names and values",
             )
     if spec.sample:
+        key = spec.sample.stratify_by
+        if key and not any(field_value(item, key) is not None for item in items):
+            raise GoldenSetError(
+                f"no item has {key}", file=str(path), field="golden_set.sample.stratify_by",
+                fix="use id, meta.<key> or labels.<policy> that the items have",
+            )
         items = sample_items(items, spec.sample)
     return items
 

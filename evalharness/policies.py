@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -134,20 +135,25 @@ class Policy(_Strict):
         """The user message for ``text``, with the template's delimiters neutralised inside it."""
         template = self.prompt_for(variant).user
         for tag in set(_TAG.findall(template)):
-            text = re.sub(rf"<(/?){re.escape(tag)}>", r"[\1" + tag + "]", text, flags=re.I)
+            text = re.sub(rf"<\s*(/?)\s*{re.escape(tag)}\b[^>]*>", r"[\1" + tag + "]", text,
+                          flags=re.I)
         return template.replace(TEXT_PLACEHOLDER, text)
 
     def messages(
-        self, text: str, *, answer_instruction: str = "", variant: str = "default"
+        self, text: str, *, answer_instruction: str = "", variant: str = "default",
+        example_reply: Callable[[str], str] = str,
     ) -> list[dict[str, str]]:
-        """Chat messages: policy text (plus the decider's answer format), examples, then the item."""
+        """Chat messages: policy text (plus the decider's answer format), examples, then the item.
+
+        ``example_reply`` turns an example's label into the reply the decider expects (e.g. JSON),
+        so few-shot answers show the same format the model is asked for."""
         system = self.prompt_for(variant).system.rstrip()
         if answer_instruction:
             system = f"{system}\n\n{answer_instruction}"
         msgs = [{"role": "system", "content": system}]
         for ex in self.examples:
             msgs.append({"role": "user", "content": self.render_user(ex.text, variant)})
-            msgs.append({"role": "assistant", "content": ex.label})
+            msgs.append({"role": "assistant", "content": example_reply(ex.label)})
         msgs.append({"role": "user", "content": self.render_user(text, variant)})
         return msgs
 

@@ -50,10 +50,12 @@ class AdaptiveLimiter:
         """A rate limit: halve the bound and pause every request for ``retry_after`` seconds."""
         async with self._cond:
             self.rate_limited += 1
-            self.limit = max(1, self.limit // 2)
-            self.lowest_limit = min(self.lowest_limit, self.limit)
+            now = self._now()
+            if now >= self.paused_until:  # one halving per pause: a burst of 429s is one signal
+                self.limit = max(1, self.limit // 2)
+                self.lowest_limit = min(self.lowest_limit, self.limit)
             self._successes = 0
-            self.paused_until = max(self.paused_until, self._now() + (retry_after or 1.0))
+            self.paused_until = max(self.paused_until, now + (retry_after or 1.0))
 
     async def succeeded(self, reset_in: float | None = None) -> None:
         """A success; ``reset_in`` > 0 when the endpoint said its request budget is exhausted."""

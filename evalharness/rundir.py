@@ -6,9 +6,11 @@ being written; a torn last line is dropped when the file is read or reopened for
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -113,6 +115,43 @@ class RunDir:
                 if data and not data.endswith(b"\n"):
                     fh.truncate(data.rfind(b"\n") + 1)
         return open(path, "a", encoding="utf-8")
+
+    def drop_errors(self, deciders: set[str]) -> int:
+        """Remove the ``error`` rows of ``deciders`` so a resumed run tries them again; returns how
+        many. The file is rewritten atomically, so every other row stays exactly as it was."""
+        path = self.file(DECISIONS)
+        if not path.exists() or not deciders:
+            return 0
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                kept.append(line)  # a torn last line: open_decisions() cuts it
+                continue
+            if row.get("outcome") == "error" and row.get("decider") in deciders:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped:
+            write_atomic(path, "".join(kept))
+        return dropped
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder exclusively: a second process resuming the same run stops at once
+        instead of writing every decision twice."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.file(".lock"), "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError("another process is writing this run", file=str(self.path),
+                                  fix="wait for it to finish, or stop it first") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # metrics --------------------------------------------------------------------------------------
     def write_metrics(self, metrics: MetricsFile) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity import wait_random_exponential
@@ -27,6 +28,9 @@ from .ratelimit import AdaptiveLimiter
 from .records import Decision
 from .redaction import Redactor
 from .rundir import RunDir, append_decision
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,10 +57,10 @@ def pending_work(plan: EvalPlan, done: set[tuple[str, str, str]]) -> list[Work]:
     work = []
     for decider in plan.deciders:
         requests = [
-            DecisionRequest(item, policy)
+            request
             for policy in plan.decider_policies(decider)
-            for item in plan.items_for(policy)
-            if (item.id, policy.id, decider.name) not in done
+            for request in (DecisionRequest(item, policy) for item in plan.items_for(policy))
+            if (request.item.id, policy.id, decider.name) not in done and decider.applies_to(request)
         ]
         work.append(Work(decider, requests))
     return work
@@ -94,28 +98,43 @@ def execute(
     run concurrently, each endpoint within its own limits. ``KeyboardInterrupt`` propagates after
     every finished decision has been written.
     """
-    done = {d.key for d in run_dir.read_decisions()}
-    work = [w for w in pending_work(plan, done) if w.requests]
-    stats = RunStats()
-    total = sum(len(w.requests) for w in work)
-    redactor = Redactor.for_deciders(plan.deciders)
-    with make_progress(total, live=live) as progress, run_dir.open_decisions() as out:
-        writer = _Writer(out, done, progress, stats)
-        try:
-            for unit in work:
-                if not isinstance(unit.decider, ModelDecider):
-                    _setup(plan, unit.decider)
-                    for decision in unit.decider.decide(unit.requests):
-                        writer.write(decision, unit.decider)
-            model_work = [w for w in work if isinstance(w.decider, ModelDecider)]
-            if model_work:
-                for unit in model_work:
-                    _setup(plan, unit.decider)
-                asyncio.run(_run_models(model_work, writer, cache, epoch, redactor, stats))
-        finally:
-            for decider in plan.deciders:
-                decider.close()
+    with run_dir.open_decisions() as out:  # cuts off a torn last line before anything is read
+        done = {d.key for d in run_dir.read_decisions()}
+        work = [w for w in pending_work(plan, done) if w.requests]
+        stats = RunStats()
+        with make_progress(sum(len(w.requests) for w in work), live=live) as progress:
+            _execute(plan, work, _Writer(out, done, progress, stats), cache, epoch, stats)
     return stats
+
+
+def _execute(plan: EvalPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
+             epoch: int, stats: RunStats) -> None:
+    redactor = Redactor.for_deciders(plan.deciders)
+    try:
+        for unit in work:
+            if not isinstance(unit.decider, ModelDecider):
+                _setup(plan, unit.decider)
+                for decision in unit.decider.decide(unit.requests):
+                    writer.write(decision, unit.decider)
+        model_work = [w for w in work if isinstance(w.decider, ModelDecider)]
+        if model_work:
+            for unit in model_work:
+                _setup(plan, unit.decider)
+            run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats))
+    finally:
+        for decider in plan.deciders:
+            decider.close()
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, also from code already inside an event loop (a notebook): then the
+    coroutine runs on its own loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _setup(plan: EvalPlan, decider: Decider) -> None:
@@ -149,8 +168,9 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
         payload = decider.payload(request)
         key = cache_key(payload, epoch)
         hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            writer.write(decider.parse(request, hit, cached=True, attempts=0), decider)
+        decision = _parse_cached(decider, request, hit) if hit is not None else None
+        if decision is not None:
+            writer.write(decision, decider)
         else:
             pending.append((request, payload, key))
     queue = iter(pending)
@@ -158,11 +178,21 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     async def worker() -> None:
         for request, payload, key in queue:
             decision, response = await decide_one(decider, request, payload, limiter, redactor, stats)
+            writer.write(decision, decider)  # the decision is safe on disk before the cache is touched
             if response is not None and cache is not None:
                 cache.put(key, str(payload.get("model")), response)
-            writer.write(decision, decider)
 
     await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(pending)) or 1)))
+
+
+def _parse_cached(decider: ModelDecider, request: DecisionRequest,
+                  response: dict[str, Any]) -> Decision | None:
+    """The decision a cached response means, or None (ask the model again) when the entry cannot be
+    read, e.g. it was written by an older version."""
+    try:
+        return decider.parse(request, response, cached=True, attempts=0)
+    except Exception:
+        return None
 
 
 def _wait(retry_state: RetryCallState) -> float:
@@ -231,4 +261,4 @@ def decide_uncached(decider: ModelDecider, requests: Sequence[DecisionRequest]) 
         ))
         return [decision for decision, _ in results]
 
-    yield from asyncio.run(run())
+    yield from run_coroutine(run())

@@ -31,17 +31,23 @@ class YamlDocument:
         return self.lines.get((), None)
 
 
-def _walk(node: yaml.Node, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+def _walk(node: yaml.Node, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
+          duplicates: list[tuple[tuple[Any, ...], int, int]]) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, loc + (key,), lines)
-            lines[loc + (key,)] = key_node.start_mark.line + 1
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                duplicates.append((loc + (key,), seen[key], line))
+            seen.setdefault(key, line)
+            lines[loc + (key,)] = line
+            _walk(value_node, loc + (key,), lines, duplicates)
+            lines[loc + (key,)] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, child in enumerate(node.value):
-            _walk(child, loc + (i,), lines)
+            _walk(child, loc + (i,), lines, duplicates)
 
 
 def load_yaml(path: Path, error: type[EvalHarnessError]) -> YamlDocument:
@@ -63,8 +69,16 @@ def load_yaml(path: Path, error: type[EvalHarnessError]) -> YamlDocument:
             f"not valid YAML: {problem}", file=str(path), line=line, fix="fix the YAML syntax"
         ) from None
     lines: dict[tuple[Any, ...], int] = {}
+    duplicates: list[tuple[tuple[Any, ...], int, int]] = []
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, duplicates)
+    if duplicates:
+        raise error(problems=[
+            Problem(f"key repeated (first on line {first}); YAML would silently keep the last one",
+                    file=str(path), line=again, field=".".join(map(str, loc)),
+                    fix="keep one of them")
+            for loc, first, again in duplicates
+        ])
     return YamlDocument(path=path, data=data, lines=lines)
 
 

@@ -141,3 +141,19 @@ def test_resume_finishes_only_what_is_missing(write_config, tmp_path):
         if json.loads(line)["decider"] != "tfidf"
     )
     assert decisions_file.read_text().splitlines()[:7] == full[:7], "finished rows are kept as they were"
+
+
+@pytest.mark.slow
+def test_long_non_latin_items_are_cut_to_fit_not_errors(write_config, tmp_path):
+    items = tmp_path / "long.jsonl"
+    texts = {"cjk": "漢字" * 900, "emoji": "😀" * 1400, "english": "word " * 3000}
+    items.write_text("".join(json.dumps({"id": k, "text": t, "labels": {"hate_speech": "none"}}) + "\n"
+                             for k, t in texts.items()))
+    config = mini_config(deciders=[{"name": "smollm2", "kind": "llm", "n_ctx": 1024}], slice_by=[])
+    config["golden_set"]["path"] = str(items)
+    result = run_eval(write_config(config), out_dir=tmp_path / "results", use_cache=False,
+                      live_progress=False)
+    decisions = RunDir(result.run_dir).read_decisions()
+    assert {d.item_id: (d.outcome, d.truncated) for d in decisions} == {
+        k: ("ok", True) for k in texts}
+    assert all(d.usage.prompt_tokens <= 1024 for d in decisions)

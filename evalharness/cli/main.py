@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from ..errors import EvalHarnessError
 
 CONFIG_PATH = click.Path(dir_okay=False, path_type=Path)
 RUN_DIR_PATH = click.Path(file_okay=False, path_type=Path)
+
+
+INTERNAL_ERROR = 70
+"""Exit code of an unexpected failure (EX_SOFTWARE): distinct from a failed gate (1) and bad input (2)."""
 
 
 class _Cli(click.Group):
@@ -38,6 +43,12 @@ class _Cli(click.Group):
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except Exception as exc:  # a bug, not bad input: one line, a distinct exit code
+            if os.environ.get("EVALHARNESS_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {exc} (a bug in evalharness; "
+                       "rerun with EVALHARNESS_DEBUG=1 for the traceback and report it)", err=True)
+            sys.exit(INTERNAL_ERROR)
         sys.exit(result if isinstance(result, int) else 0)
 
 

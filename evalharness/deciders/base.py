@@ -47,6 +47,10 @@ class Decider(ABC):
     def setup(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Prepare before the first decision: load a model, train. Called after :meth:`check`."""
 
+    def applies_to(self, request: DecisionRequest) -> bool:
+        """Whether this decider is evaluated on ``request`` at all (default: always)."""
+        return True
+
     @abstractmethod
     def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
         """Decide each request; yield each decision as soon as it is made.

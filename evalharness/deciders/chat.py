@@ -8,6 +8,7 @@ only when a config uses a non-OpenAI provider.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from .base import CallError, DecisionRequest, ModelDecider, check_prompt_variant
 if TYPE_CHECKING:
     from ..config import LlmDeciderConfig, RunConfig
 
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
+_DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
 MAX_LOGPROB_TOKENS = 64
 
@@ -135,9 +138,12 @@ class ChatLlm(ModelDecider):
         return os.environ.get(env) if env else None
 
     def secrets(self) -> list[str]:
-        """Values that must never be written anywhere (the API key)."""
+        """Values that must never be written anywhere: the configured key, and every key-like
+        environment variable a client library may read on its own (OPENAI_API_KEY, ...)."""
+        found = [v for k, v in os.environ.items()
+                 if k.upper().endswith(_SECRET_SUFFIXES) and len(v) >= 8]
         key = self._api_key()
-        return [key] if key else []
+        return [key, *found] if key else found
 
     def check(self, policies: list[Policy], items: list[GoldenItem]) -> None:
         self.price = lookup_price(self.config.model, self.config.price)
@@ -153,6 +159,14 @@ class ChatLlm(ModelDecider):
                 field=f"deciders.{self.config.name}.api_key_env",
                 fix=f"export {self.config.api_key_env}=... before running",
             )
+        default_env = _DEFAULT_KEY_ENV.get(provider_of(self.config.model))
+        if (self.client_kind == "openai" and not self.config.api_key_env and not self.config.api_base
+                and default_env and not os.environ.get(default_env)):
+            raise DeciderError(
+                f"no API key for {self.config.model}",
+                field=f"deciders.{self.config.name}.api_key_env",
+                fix=f"set api_key_env: {default_env} and export that variable",
+            )
         if self.client_kind == "openai" and provider_of(self.config.model) == "azure" and not (
             self.config.api_base and self.config.api_version
         ):
@@ -164,8 +178,12 @@ class ChatLlm(ModelDecider):
         if self.client_kind == "openai":
             import openai
 
-            kwargs: dict[str, Any] = {"api_key": self._api_key() or "not-needed",
-                                      "timeout": self.timeout_s, "max_retries": 0}
+            # no configured key: the SDK reads OPENAI_API_KEY / AZURE_OPENAI_API_KEY itself; a
+            # local server behind api_base may need no key at all
+            key = self._api_key() or (None if not self.config.api_base else
+                                      os.environ.get(_DEFAULT_KEY_ENV.get(provider_of(self.config.model), ""))
+                                      or "not-needed")
+            kwargs: dict[str, Any] = {"api_key": key, "timeout": self.timeout_s, "max_retries": 0}
             if provider_of(self.config.model) == "azure":
                 self._client = openai.AsyncAzureOpenAI(
                     azure_endpoint=self.config.api_base, api_version=self.config.api_version, **kwargs)
@@ -192,6 +210,9 @@ class ChatLlm(ModelDecider):
         self._client = None
 
     # requests -------------------------------------------------------------------------------------
+    def _example_reply(self, label: str) -> str:
+        return label if self.mode == "text" else json.dumps({"label": label, "confidence": 1.0})
+
     def _max_tokens(self) -> int:
         return self.config.max_tokens or (16 if self.mode == "text" else 64)
 
@@ -201,7 +222,8 @@ class ChatLlm(ModelDecider):
             "model": self.config.model,
             "api_base": self.config.api_base,
             "messages": policy.messages(request.item.text, variant=self.variant,
-                                        answer_instruction=answer_format(policy, self.mode)),
+                                        answer_instruction=answer_format(policy, self.mode),
+                                        example_reply=self._example_reply),
             "temperature": self.config.temperature,
             "max_tokens": self._max_tokens(),
             "policy": [policy.id, policy.version],

@@ -105,7 +105,13 @@ class ClassicDecider(Decider):
             classes = sorted({label for _, label in labeled})
             start = time.perf_counter()
             pipeline = build_pipeline(self.config)
-            pipeline.fit([t for t, _ in labeled], [label for _, label in labeled])
+            try:
+                pipeline.fit([t for t, _ in labeled], [label for _, label in labeled])
+            except ValueError as exc:  # e.g. too few items for min_df: bad training data, not a bug
+                raise self.run_config.problem(
+                    f"cannot train on {len(labeled)} items labeled for {policy.id}: {exc}",
+                    *self._where(), fix="train on a larger set (thousands of items are typical)",
+                ) from None
             self.train_seconds[policy.id] = time.perf_counter() - start
             self.models[policy.id] = pipeline
             self.train_counts[policy.id] = {c: sum(1 for _, l in labeled if l == c) for c in classes}

@@ -185,9 +185,12 @@ class EmbeddedLlm(ModelDecider):
             if len(tokens) <= budget:
                 return tokens, truncated
             text = messages[-1]["content"]
-            excess_chars = (len(tokens) - budget) * 4 + 16
-            if excess_chars >= len(text):
-                raise ValueError("the policy prompt alone does not fit n_ctx; raise n_ctx")
+            # characters per token of this very text (CJK or emoji run near 1, English near 4)
+            per_token = len(text) / max(1, len(self._llm.tokenize(text.encode(), add_bos=False)))
+            excess_chars = int((len(tokens) - budget + 8) * per_token) + 1
+            if len(text) - excess_chars < 32:
+                raise ValueError(f"the policy prompt leaves no room for the item in n_ctx="
+                                 f"{self.config.n_ctx}; raise n_ctx")
             keep = (len(text) - excess_chars) // 2
             messages[-1]["content"] = text[:keep] + " [...] " + text[len(text) - keep:]
             truncated = True

@@ -10,7 +10,8 @@ Two kinds of rows come out for each item and policy:
 Where gold is the majority of these same raters, each rater is graded against the strict majority of
 the *other* raters (leave-one-out). When the others tie, that judgment has no gold (``gold`` null):
 it is kept in ``decisions.jsonl`` and counted as ``n_no_gold``, never scored against a gold that
-contains the rater's own vote.
+contains the rater's own vote. An item no rater judged gets no human row (the human tier is not
+evaluated on it, as for unknown gold); its ``n`` says so.
 """
 
 from __future__ import annotations
@@ -89,17 +90,18 @@ class HumanRaters(Decider):
         mode = self.config.leave_one_out
         return mode == "always" or (mode == "auto" and item.gold_from_raters)
 
+    def applies_to(self, request: DecisionRequest) -> bool:
+        """Only items some rater judged under the policy (the others are not evaluated)."""
+        return any(request.policy.id in a.labels for a in request.item.annotations)
+
     def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
         for request in requests:
-            yield from self._decide_one(request)
+            if self.applies_to(request):
+                yield from self._decide_one(request)
 
     def _decide_one(self, request: DecisionRequest) -> Iterator[Decision]:
         policy = request.policy.id
         annotations = [a for a in request.item.annotations if policy in a.labels]
-        if not annotations:
-            yield self.decision(request, label=None, outcome="error",
-                                error="no rater judged this item under this policy")
-            return
         judgments = [(a.rater, a.labels[policy]) for a in annotations]
         loo = self._loo(request.item)
         rows = []
