@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import metrics as m
+from .agreement import wilson
 from .gate import GateFile, GateResult, check_gate, load_gate
 from .records import Decision, Interval, Manifest, MetricRow, PolicyInfo
 from .rundir import RunDir
@@ -251,13 +252,6 @@ def _scored(decisions: Iterable[Decision]) -> list[Decision]:
     return [d for d in decisions if d.decider_kind != "human_rater"]
 
 
-def _wilson(successes: int, n: int) -> Interval:
-    if n == 0:
-        return Interval(value=None, method="wilson")
-    low, high = m.wilson_interval(successes, n)
-    return Interval(value=successes / n, low=low, high=high, method="wilson")
-
-
 def _point(value: float | None) -> Interval:
     return Interval(value=None if value is None or value != value else float(value))
 
@@ -355,17 +349,17 @@ def _rate_interval(
     if metric == "cohen_kappa":
         return _point(m.cohen_kappa(gold, pred, labels=labels) if n else None)
     if metric == "accuracy":
-        return _wilson(int(np.sum(gold == pred)), n)
+        return wilson(int(np.sum(gold == pred)), n)
     if metric == "coverage":
-        return _wilson(int(np.sum(~np.isin(pred, m.OUTCOME_COLUMNS))), n)
+        return wilson(int(np.sum(~np.isin(pred, m.OUTCOME_COLUMNS))), n)
     if metric == "invalid_rate":
-        return _wilson(int(np.sum(pred == "invalid")), n)
+        return wilson(int(np.sum(pred == "invalid")), n)
     assert label is not None
     tp = int(np.sum((gold == label) & (pred == label)))
     if metric == "precision":
-        return _wilson(tp, int(np.sum(pred == label)))
+        return wilson(tp, int(np.sum(pred == label)))
     if metric == "recall":
-        return _wilson(tp, int(np.sum(gold == label)))
+        return wilson(tp, int(np.sum(gold == label)))
     denominator = int(np.sum(pred == label) + np.sum(gold == label))
     return _point(2 * tp / denominator if denominator else None)
 
@@ -524,7 +518,7 @@ def _compare_decider(
         deltas=deltas,
         candidate_decisions=len(cand),
         candidate_cached=sum(d.cached for d in cand),
-        candidate_invalid_rate=_wilson(invalid, len(cand)),
+        candidate_invalid_rate=wilson(invalid, len(cand)),
         candidate_metrics=metric_row(cand, labels, seed=seed) if cand else None,
     )
 

@@ -87,6 +87,8 @@ class EmbeddedLlm(ModelDecider):
             raise DeciderError("GGUF model file not found", file=str(path), field="gguf",
                                fix="check the path in the config")
         self.model_path = path
+        # part of every cache key: the file's name and size, read once rather than per item
+        self.model_id = f"embedded:{path.name}:{path.stat().st_size}"
         check_prompt_variant(policies, self.variant, self.config.name)
 
     def setup(self, policies: Sequence[Policy], items: Sequence[Any]) -> None:
@@ -140,7 +142,7 @@ class EmbeddedLlm(ModelDecider):
         assert self.model_path is not None, "check() runs first"
         policy = request.policy
         return {
-            "model": f"embedded:{self.model_path.name}:{self.model_path.stat().st_size}",
+            "model": self.model_id,
             "scoring": "label-logprobs-v1",
             "n_ctx": self.config.n_ctx,
             "labels": policy.label_names,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from ..records import Interval, ReliabilityBin
+from .markdown import fmt_interval
 
 KIND_COLORS = {
     "llm": "#2563eb",
@@ -74,14 +75,6 @@ def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
         f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}" '
         f'font-family="{FONT}">' + "".join(body) + "</svg>"
     )
-
-
-def _iv(iv: Interval | None) -> str:
-    if iv is None or iv.value is None:
-        return "–"
-    if iv.low is None or iv.high is None:
-        return f"{iv.value:.2f}"
-    return f"{iv.value:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
 
 
 def _usd(x: float) -> str:
@@ -182,7 +175,7 @@ def cost_quality(points: Sequence[Point], ceiling: Interval | None, *, title: st
             body.append(_line(x, y_of(p.accuracy.high), x, y_of(p.accuracy.low), stroke=c,
                               stroke_width=2, opacity="0.55"))
         cost = f"${p.cost:.4g}" if p.cost else "$0"
-        tip = _title(f"{p.name} ({p.kind}): accuracy {_iv(p.accuracy)}, {cost} a decision")
+        tip = _title(f"{p.name} ({p.kind}): accuracy {fmt_interval(p.accuracy)}, {cost} a decision")
         if p.kind == "site":
             mark = _el("rect", tip, x=x - 5, y=y - 5, width=10, height=10, fill=c, stroke="#fff",
                        stroke_width="1.5", transform=f"rotate(45 {_n(x)} {_n(y)})")
@@ -222,7 +215,7 @@ def accuracy_forest(rows: Sequence[tuple[str, str, Interval]], ceiling: Interval
                         height=bottom - top + 6, fill=CEILING, fill_opacity="0.12"))
         body.append(_line(x_of(ceiling.value), top - 6, x_of(ceiling.value), bottom,
                           stroke=CEILING, stroke_dasharray="4 3"))
-        body.append(_text(x_of(ceiling.value), top - 12, f"raters vs QA {_iv(ceiling)}", size=10,
+        body.append(_text(x_of(ceiling.value), top - 12, f"raters vs QA {fmt_interval(ceiling)}", size=10,
                           anchor="end" if ceiling.value > 0.5 else "start", fill=CEILING))
     for i, (name, kind, acc) in enumerate(rows):
         y = top + row_h * i + row_h / 2 + 4
@@ -235,9 +228,9 @@ def accuracy_forest(rows: Sequence[tuple[str, str, Interval]], ceiling: Interval
         if acc.low is not None and acc.high is not None:
             body.append(_line(x_of(acc.low), y, x_of(acc.high), y, stroke=c, stroke_width=3,
                               stroke_linecap="round", opacity="0.45"))
-        body.append(_el("circle", _title(f"{name}: {_iv(acc)}"), cx=x_of(acc.value), cy=y,
+        body.append(_el("circle", _title(f"{name}: {fmt_interval(acc)}"), cx=x_of(acc.value), cy=y,
                         r="5.5", fill=c))
-        body.append(_text(W - right + 8, y + 4, _iv(acc), size=10))
+        body.append(_text(W - right + 8, y + 4, fmt_interval(acc), size=10))
     return _svg(W, H, body, title)
 
 
