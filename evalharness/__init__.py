@@ -8,8 +8,8 @@ The public API (the CLI is a thin layer over it)::
 """
 
 from .api import RunResult, estimate, run_eval, validate
-from .compare import CompareResult, compare_runs
-from .gate import GateResult, load_gate
+from .compare import CompareResult, compare_decisions, compare_runs
+from .gate import GateResult, check_gate, load_gate
 from .history import run_history
 from .config import RunConfig, load_config
 from .errors import (
@@ -37,6 +37,8 @@ __all__ = [
     "GateResult",
     "RoutingPlan",
     "RoutingTargets",
+    "check_gate",
+    "compare_decisions",
     "compare_runs",
     "estimate",
     "load_gate",

@@ -17,7 +17,7 @@ from .errors import RunDirError, UsageError
 from .estimate import RunEstimate, estimate_run
 from .plan import EvalPlan, build_plan
 from .records import Decision, Manifest, MetricsFile
-from .report import write_report
+from .report import report_run, write_report  # noqa: F401 - write_report is part of this API
 from .rundir import RunDir
 from .deciders import ModelDecider
 from .runner import RunStats, execute
@@ -67,7 +67,8 @@ def _git_state(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-_OPERATIONAL = {"description", "output_dir", "max_error_rate", "routing", "cache"}
+_OPERATIONAL = {"description", "output_dir", "max_error_rate", "routing", "cache", "prevalence",
+                "sampling"}
 """Config keys that do not change any decision: editing them does not block ``--resume``."""
 _OPERATIONAL_DECIDER = {"concurrency", "timeout_s", "max_attempts"}
 
@@ -288,6 +289,6 @@ def _finish(plan: EvalPlan, run: RunDir, manifest: Manifest, stats: RunStats) ->
     manifest.status = "complete"
     manifest.finished_at = _now()
     run.write_manifest(manifest)
-    metrics = write_report(run.path)
+    metrics = report_run(run, manifest, decisions)
     return RunResult(run_dir=run.path, manifest=manifest, metrics=metrics,
                      exit_code=3 if breaches else 0, budget_breaches=breaches)

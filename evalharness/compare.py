@@ -10,7 +10,12 @@ For each policy x decider in both runs:
 * **deltas** (candidate - base) of accuracy, kappa, coverage, invalid rate, per-label precision,
   recall and F1, cost per decision and latency p50/p95, each with a 95% interval from a paired
   bootstrap over items (the same resampled items for both runs); the accuracy change also gets
-  McNemar's exact test.
+  McNemar's exact test;
+* for every quality metric, a one-sided upper bound of the **drop** at ``1 - alpha`` (what a
+  non-inferiority gate checks against its allowed drop: Newcombe's paired square-and-add interval
+  for rates of items — accuracy, coverage, invalid rate, per-label recall — and the paired
+  bootstrap for precision, F1 and kappa), and the **detectable drop**: the smallest true drop a
+  one-sided test at ``alpha`` over these items detects with the gate's power (80% by default).
 
 Quality is measured on the items both runs decided whose gold is known and the same in both runs;
 cost and latency on every paired item. Items or deciders in one run only are counted, not compared.
@@ -24,6 +29,7 @@ is :func:`evalharness.report.comparison.compare_markdown`.
 from __future__ import annotations
 
 import warnings
+from statistics import NormalDist
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -39,6 +45,8 @@ from .gate import GateFile, GateResult, check_gate, load_gate
 from .records import Decision, Interval, Manifest, MetricRow, PolicyInfo
 from .rundir import RunDir
 from .scorecard import metric_row, prediction
+from .stats.paired import PairedCounts, newcombe_paired_interval
+from .stats.power import detectable_difference
 
 __all__ = [
     "CompareResult",
@@ -94,6 +102,16 @@ class MetricDelta(_Record):
     """p_value < alpha for accuracy; the diff interval excludes 0 for the others."""
     higher_is_better: bool = True
     """False for invalid rate, cost and latency."""
+    n: int = 0
+    """Paired items this metric is compared on."""
+    drop_bound: float | None = None
+    """One-sided upper bound at ``1 - alpha`` of how much worse the candidate is (quality
+    metrics): a non-inferiority check passes when it is below the allowed drop."""
+    bound_method: str | None = None
+    """``newcombe-paired`` or ``paired-bootstrap``."""
+    detectable_drop: float | None = None
+    """The smallest true drop a one-sided test at ``alpha`` over these ``n`` items detects with
+    the comparison's ``power``; a margin below it cannot be told from noise."""
 
     @property
     def worse_by(self) -> float | None:
@@ -159,6 +177,8 @@ class DeciderComparison(_Record):
     """Candidate decisions served from the response cache."""
     candidate_invalid_rate: Interval
     """Share of all the candidate's decisions with outcome ``invalid``."""
+    candidate_invalid: int = 0
+    """The candidate's decisions with outcome ``invalid``."""
     candidate_metrics: MetricRow | None = None
     """The candidate's metrics over all its items (floors are checked against these)."""
 
@@ -224,7 +244,9 @@ class CompareResult(_Record):
     confidence: float
     """Level of every interval (two-sided)."""
     alpha: float
-    """Significance level for ``significant`` flags."""
+    """Significance level for ``significant`` flags, and one-sided level of the drop bounds."""
+    power: float = 0.8
+    """Power of the detectable drops."""
     n_resamples: int
     items: ItemOverlap
     policies: list[PolicyComparison]
@@ -339,6 +361,57 @@ def _rate_stats(n_labels: int) -> dict[tuple[str, int | None], Callable[..., flo
 
         stats[("precision", j)], stats[("recall", j)], stats[("f1", j)] = precision, recall, f1
     return stats
+
+
+PAIRED_RATES = ("accuracy", "coverage", "invalid_rate", "recall")
+"""Metrics that are a rate over items (each item in or out), so Newcombe's paired interval
+applies; the others (precision, F1, kappa) use the paired bootstrap."""
+
+
+def _paired_outcome(metric: str, j: int | None, t: NDArray[np.intp], p: NDArray[np.intp],
+                    n_labels: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per item: whether it counts (the denominator) and whether it has the outcome."""
+    every = np.ones(t.size, dtype=bool)
+    if metric == "accuracy":
+        return every, t == p
+    if metric == "coverage":
+        return every, p < n_labels
+    if metric == "invalid_rate":
+        return every, p == n_labels + m.OUTCOME_COLUMNS.index("invalid")
+    assert metric == "recall" and j is not None
+    return t == j, p == j
+
+
+def _drop_evidence(metric: str, j: int | None, codes: Sequence[NDArray[np.intp]], n_labels: int,
+                   diff: Interval, higher: bool, *, alpha: float, power: float,
+                   n_resamples: int, stat: Callable[..., float], seed: int) -> dict[str, Any]:
+    """The one-sided bound of the drop and the detectable drop for one quality metric."""
+    gold, pred_b, pred_c = codes
+    if metric in PAIRED_RATES:
+        counted, has_b = _paired_outcome(metric, j, gold, pred_b, n_labels)
+        _, has_c = _paired_outcome(metric, j, gold, pred_c, n_labels)
+        hb, hc = has_b[counted], has_c[counted]
+        counts = PairedCounts(both=int((hb & hc).sum()), candidate_only=int((hc & ~hb).sum()),
+                              base_only=int((hb & ~hc).sum()), neither=int((~hb & ~hc).sum()))
+        n = counts.n
+        ci = newcombe_paired_interval(counts, 1 - 2 * alpha)
+        if ci is None:
+            return {"n": 0}
+        bound = (-ci[0] if higher else ci[1]) + 0.0
+        sd = max(counts.discordance, 1 / n) ** 0.5
+        return {"n": n, "drop_bound": bound, "bound_method": "newcombe-paired",
+                "detectable_drop": detectable_difference(n, sd, alpha=alpha, power=power)}
+    n = int(gold.size)
+    if diff.value is None or n == 0:
+        return {"n": n}
+    low, high = m.bootstrap_interval(stat, *codes, n_resamples=n_resamples,
+                                     confidence=1 - 2 * alpha, seed=seed)
+    if low != low or high != high:  # nan: undefined in every resample
+        return {"n": n}
+    z = float(NormalDist().inv_cdf(1 - alpha))
+    sd = (high - low) / (2 * z) * n ** 0.5  # no spread (nothing changed): nothing to size from
+    return {"n": n, "drop_bound": (-low if higher else high) + 0.0, "bound_method": "paired-bootstrap",
+            "detectable_drop": detectable_difference(n, sd, alpha=alpha, power=power) if sd > 0 else None}
 
 
 def _rate_interval(
@@ -458,6 +531,7 @@ def _compare_decider(
     confidence: float,
     n_resamples: int,
     seed: int,
+    power: float = 0.8,
 ) -> DeciderComparison:
     by_b = {d.item_id: d for d in base}
     by_c = {d.item_id: d for d in cand}
@@ -476,9 +550,12 @@ def _compare_decider(
             return _stat(t, pc) - _stat(t, pb)
 
         diff = _diff_interval(paired, pairs.codes, value, **boot)
+        higher = metric not in LOWER_IS_BETTER
         delta = MetricDelta(metric=metric, label=label, base=b, candidate=c, diff=diff,
-                            relative=_relative(b.value, value),
-                            higher_is_better=metric not in LOWER_IS_BETTER)
+                            relative=_relative(b.value, value), higher_is_better=higher,
+                            **_drop_evidence(metric, j, pairs.codes, len(labels), diff, higher,
+                                             alpha=alpha, power=power, n_resamples=n_resamples,
+                                             stat=paired, seed=seed))
         if metric == "accuracy":
             right_b = pairs.gold == pairs.pred_b
             right_c = pairs.gold == pairs.pred_c
@@ -519,6 +596,7 @@ def _compare_decider(
         candidate_decisions=len(cand),
         candidate_cached=sum(d.cached for d in cand),
         candidate_invalid_rate=wilson(invalid, len(cand)),
+        candidate_invalid=invalid,
         candidate_metrics=metric_row(cand, labels, seed=seed) if cand else None,
     )
 
@@ -562,6 +640,7 @@ def compare_decisions(
     alpha: float = 0.05,
     n_resamples: int = 1000,
     seed: int = 0,
+    power: float = 0.8,
 ) -> CompareResult:
     """Pair two runs' decisions item by item and compute flips and metric deltas (pure).
 
@@ -575,7 +654,9 @@ def compare_decisions(
         Level of every interval.
     alpha : float, default 0.05
         Significance level of the ``significant`` flags (McNemar for accuracy, the paired
-        interval excluding 0 for the other metrics).
+        interval excluding 0 for the other metrics), and one-sided level of each drop bound.
+    power : float, default 0.8
+        Power at which each metric's detectable drop is computed.
     n_resamples, seed : int
         Paired bootstrap resamples and seed; the same inputs give the same intervals.
 
@@ -624,7 +705,8 @@ def compare_decisions(
                              "per-label deltas use the union")
             deciders = [
                 _compare_decider(in_b[name], in_c[name], labels, alpha=alpha,
-                                 confidence=confidence, n_resamples=n_resamples, seed=seed)
+                                 confidence=confidence, n_resamples=n_resamples, seed=seed,
+                                 power=power)
                 for name in in_b if name in in_c
             ]
             for dc in deciders:
@@ -671,6 +753,7 @@ def compare_decisions(
         candidate=_side(candidate_path, candidate_manifest, cand),
         confidence=confidence,
         alpha=alpha,
+        power=power,
         n_resamples=n_resamples,
         items=overlap,
         policies=policies,
@@ -705,7 +788,7 @@ def compare_runs(
     (mb, db), (mc, dc) = runs
     result = compare_decisions(mb, db, mc, dc, base_path=base_dir, candidate_path=candidate_dir,
                                confidence=1 - alpha, alpha=alpha, n_resamples=n_resamples,
-                               seed=seed)
+                               seed=seed, power=gate_file.power if gate_file else 0.8)
     if gate_file is not None:
         result.gate = check_gate(result, gate_file)
     return result

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .errors import ConfigError
-from .targets import RoutingTargets
+from .targets import Prevalences, RoutingTargets, SamplingDesign
 from .yamlfile import YamlDocument, load_yaml, parse_model
 
 Scalar = Union[str, int, float, bool]
@@ -246,9 +246,19 @@ class RunConfig(_Strict):
     """Where run folders go (default: ``results/`` in the current directory)."""
     cache: CacheSpec = Field(default_factory=CacheSpec)
     """The response cache (on by default; ``run --no-cache`` turns it off for one run)."""
-    max_error_rate: float | None = Field(default=None, ge=0, le=1)
-    """Error budget: when any decider's share of ``error`` outcomes exceeds it, the run still
-    writes all its files but exits with code 3."""
+    max_error_rate: float | None = Field(default=0.02, ge=0, le=1)
+    """Error budget: when any decider's share of ``error`` outcomes exceeds it (default 2%), the
+    run still writes all its files but exits with code 3; ``null`` turns the budget off."""
+    prevalence: Prevalences = Field(default_factory=dict)
+    """Production prevalence per policy id — the share of violating items production sees, e.g.
+    ``hate_speech: 0.01``, or ``{overall: 0.01, slices: {market: {BR: 0.03}}}``. Golden sets are
+    enriched; with a prevalence, reports and routing estimate every rate, volume and cost at it.
+    Without one, they say their numbers hold at the golden set's own prevalence."""
+    sampling: SamplingDesign | None = None
+    """How the golden set was drawn, when it is a stratified sample with known population shares
+    (``{stratum: source, population_shares: {report: 0.02, random: 0.98}}``): rates are then
+    estimated for the population by design weights (estimates with bootstrap intervals, not
+    guarantees). Use either this or ``prevalence``."""
     routing: RoutingTargets | None = None
     """Targets for ``evalharness route`` on this config's runs (flags override them)."""
 
@@ -275,6 +285,16 @@ class RunConfig(_Strict):
             raise ValueError(f"decider names must be unique; repeated: {dupes}")
         if len(set(self.policies)) != len(self.policies):
             raise ValueError("policies: each policy may be listed once")
+        unknown = sorted(set(self.prevalence) - set(self.policies))
+        if unknown:
+            raise ValueError(f"prevalence: no policy {unknown} in this config's policies "
+                             f"{self.policies}")
+        if self.sampling is not None and self.prevalence:
+            raise ValueError("give either prevalence: (reweight the gold classes) or sampling: "
+                             "(design weights of a stratified sample), not both")
+        if self.routing is not None and self.routing.prevalence:
+            raise ValueError("routing.prevalence: state the prevalence once, at the top level "
+                             "of the config (`prevalence:`), where the report uses it too")
         return self
 
     @property

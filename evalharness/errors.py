@@ -18,6 +18,7 @@ traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class Problem:
         parts = [p for p in (where, self.field) if p]
         text = ": ".join([*parts, self.message])
         return f"{text} ({self.fix})" if self.fix else text
+
+
+def block_problems(exc: Any, *, file: str | None, block: str, fix: str) -> list[Problem]:
+    """One problem per error of a pydantic ``ValidationError`` raised for one block of a file
+    (e.g. the ``routing:`` block of a run's recorded config), with the field path under it."""
+    return [Problem(err["msg"], file=file, field=".".join(map(str, (block, *err["loc"]))), fix=fix)
+            for err in exc.errors()]
 
 
 class EvalHarnessError(Exception):

@@ -2,9 +2,13 @@
 
 A gate file (``extra="forbid"``: an unknown or misspelt key is an error naming its line)::
 
-    alpha: 0.05                 # significance level
-    significant_only: true      # a drop fails only when it is significant (McNemar p < alpha for
-                                # accuracy, the paired interval excluding 0 for the rest)
+    schema_version: 2
+    alpha: 0.05                 # one-sided level of every check
+    test: non_inferiority       # a check passes only when the data show it: the one-sided bound
+                                # of the drop is below the allowed drop, a floor is below the
+                                # candidate's lower bound; `point_estimate` compares estimates
+                                # (labelled as such: not a guarantee)
+    power: 0.8                  # for the detectable drop printed beside every drop check
     deciders: [smollm2]         # default: every non-human decider in both runs
     require_complete: true      # both runs must have finished
     defaults:                   # checks for every compared policy
@@ -13,7 +17,7 @@ A gate file (``extra="forbid"``: an unknown or misspelt key is an error naming i
       labels:                                     # per label; `violating` = each violating label,
         violating:                                # `all` = every label
           floors: {precision: 0.3, recall: 0.5}
-          max_drop: {recall: 0.05, f1: {max: 0.05, significant_only: false}}
+          max_drop: {recall: 0.05, f1: {max: 0.05, test: point_estimate}}
       max_invalid_rate: 0.05                      # share of the candidate's decisions
       max_cost_increase: {relative: 0.20, absolute_usd: 0.0001}   # per decision, versus base
     policies:                   # per-policy overrides, key by key (null switches a check off)
@@ -25,12 +29,25 @@ For a label's check the most specific setting wins: the policy's entry for the l
 ``violating`` entry, then its ``all`` entry, then the same three under ``defaults``.
 
 Floors and the invalid rate are checked on the candidate's own metrics over all its items; drops
-and cost on the items both runs decided. The verdict is a :class:`GateResult` (written to disk by
-the CLI with ``--json``, and as JUnit XML by :mod:`evalharness.junit`).
+and cost on the items both runs decided.
+
+What a verdict means: with ``test: non_inferiority`` (the default) every drop check is a one-sided
+non-inferiority test at ``alpha`` against its allowed drop, every floor and the invalid-rate limit
+a one-sided bound, so a passing gate is an intersection–union test: if any checked metric really
+dropped by its allowed amount or more (or sits below its floor), the gate passes with probability
+at most ``alpha``. Each drop check states the smallest drop it can detect at its n with ``power``
+and is flagged when its allowed drop is below that (it would then fail unchanged candidates too
+often; the message says how many items would make it sound). Cost is checked on the point
+estimate. A check over no items fails: nothing passes on nothing.
+
+Version 1 files (``significant_only: true|false``) are read as ``test: non_inferiority`` and
+``test: point_estimate``. The verdict is a :class:`GateResult` (written to disk by the CLI with
+``--json``, and as JUnit XML by :mod:`evalharness.junit`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,10 +55,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .errors import ConfigError
+from .stats.binomial import lower_bound, upper_bound
 from .yamlfile import YamlDocument, load_yaml, parse_model
 
 if TYPE_CHECKING:
     from .compare import CompareResult, DeciderComparison, MetricDelta, PolicyComparison
+    from .records import MetricRow
 
 __all__ = ["GateCheck", "GateFile", "GateResult", "check_gate", "load_gate"]
 
@@ -58,13 +77,31 @@ class _Strict(BaseModel):
 # ------------------------------------------------------------------------------------------------
 
 
+Test = Literal["non_inferiority", "point_estimate"]
+
+
+def _migrate_significant_only(data: Any) -> Any:
+    """Version 1 said ``significant_only: true|false``; version 2 says ``test:``."""
+    if isinstance(data, dict) and "significant_only" in data and "test" not in data:
+        data = dict(data)
+        flag = data.pop("significant_only")
+        if flag is not None:
+            data["test"] = "non_inferiority" if flag else "point_estimate"
+    return data
+
+
 class DropLimit(_Strict):
     """The largest allowed drop of one metric versus the base run."""
 
     max: float = Field(ge=0)
     """Allowed drop in the metric's units (0.05 = five points of recall)."""
-    significant_only: bool | None = None
-    """Override the gate's ``significant_only`` for this metric."""
+    test: Test | None = None
+    """Override the gate's ``test`` for this metric."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_version_1(cls, data: Any) -> Any:
+        return _migrate_significant_only(data)
 
 
 Drop = float | DropLimit
@@ -137,13 +174,16 @@ class Checks(_Strict):
 class GateFile(_Strict):
     """A regression gate (``configs/gate.yaml``)."""
 
-    schema_version: int = 1
-    """Layout version of this file."""
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    """Significance level; intervals in the comparison are at 1 - alpha."""
-    significant_only: bool = True
-    """A drop fails only when significant (McNemar for accuracy, the interval for the rest);
-    false: any drop larger than ``max`` fails."""
+    schema_version: int = 2
+    """Layout version of this file (1: ``significant_only``, read as ``test``)."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """One-sided level of every check; intervals in the comparison are at 1 - alpha."""
+    test: Test = "non_inferiority"
+    """``non_inferiority``: a drop check passes only when the one-sided upper bound of the drop
+    is below the allowed drop, a floor only when the candidate's lower bound clears it.
+    ``point_estimate``: estimates are compared (labelled as such; not a guarantee)."""
+    power: float = Field(default=0.8, gt=0, lt=1)
+    """Power of the detectable drop stated for every drop check."""
     deciders: list[str] | None = None
     """Deciders the gate applies to (default: every non-human decider in both runs)."""
     require_complete: bool = True
@@ -153,6 +193,11 @@ class GateFile(_Strict):
     """Per policy id: checks that override ``defaults`` key by key."""
 
     _source: YamlDocument | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_version_1(cls, data: Any) -> Any:
+        return _migrate_significant_only(data)
 
     @property
     def path(self) -> str | None:
@@ -208,6 +253,16 @@ class GateCheck(_Record):
     passed: bool
     skipped: bool = False
     """Could not be evaluated (e.g. the metric is undefined in the base run); counts as passed."""
+    test: Test | None = None
+    """How the check was decided: ``non_inferiority`` (a one-sided bound) or ``point_estimate``."""
+    bound: float | None = None
+    """Non-inferiority: the one-sided bound the threshold was compared with."""
+    n: int | None = None
+    """Items the check is computed on."""
+    detectable_drop: float | None = None
+    """Drop checks: the smallest true drop the check detects at its n with the gate's power."""
+    underpowered: bool = False
+    """Drop checks: the allowed drop is below the detectable drop."""
     message: str
     """One line saying what was checked and what came out."""
 
@@ -321,51 +376,78 @@ def _fmt(metric: str, value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def _floor_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -> Iterator[GateCheck]:
+def _floor_value(row: MetricRow, metric: str, label: str | None) -> tuple[float | None, int, int]:
+    """The candidate's value of a floored metric, and its counts (hits, n) where it is a rate."""
+    if metric == "cohen_kappa":
+        return row.cohen_kappa, 0, 0
+    if label is None:
+        iv = getattr(row, metric)
+        hits = {"accuracy": sum(row.confusion[i][i] for i in range(len(row.labels))),
+                "coverage": row.outcomes.get("ok", 0)}[metric]
+        return iv.value, hits, row.n
+    i = row.labels.index(label)
+    tp = row.confusion[i][i]
+    if metric == "precision":
+        return row.precision[label].value, tp, sum(r[i] for r in row.confusion)
+    if metric == "recall":
+        return row.recall[label].value, tp, sum(row.confusion[i])
+    return row.f1[label].value, 0, 0
+
+
+def _floor_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, metric: str,
+                 label: str | None, floor: float) -> GateCheck:
     row = dc.candidate_metrics
-    base = {"check": "floor", "policy": pc.policy, "decider": dc.decider}
+    name = f"{metric}[{label}]" if label else metric
+    base = {"check": "floor", "policy": pc.policy, "decider": dc.decider, "metric": metric,
+            "label": label, "threshold": floor, "test": gate.test}
+    if row is None or row.n == 0:
+        return GateCheck(**base, passed=False, n=0,
+                         message=f"{name}: no graded candidate decision to check the floor "
+                                 f"{floor:g} on (nothing passes on nothing)")
+    value, hits, n = _floor_value(row, metric, label)
+    if value is None:
+        why = " (never decided)" if metric == "precision" else ""
+        return GateCheck(**base, passed=False, n=row.n,
+                         message=f"{name} undefined{why}: below floor {floor:g} "
+                                 f"(candidate, n={row.n})")
+    if gate.test == "point_estimate" or n == 0:
+        ok = value >= floor
+        how = "point estimate" if gate.test == "point_estimate" else \
+            "point estimate: no exact bound for this metric"
+        return GateCheck(**base, value=value, passed=ok, n=row.n,
+                         message=f"{name} {_fmt(metric, value)} {'>=' if ok else '<'} floor "
+                                 f"{floor:g} ({how}; candidate, n={row.n})")
+    bound = lower_bound(hits, n, 1 - gate.alpha)
+    ok = bound >= floor
+    return GateCheck(**base, value=value, bound=bound, passed=ok, n=n,
+                     message=f"{name} {_fmt(metric, value)}, one-sided {1 - gate.alpha:.0%} lower "
+                             f"bound {bound:.3f} {'>=' if ok else '<'} floor {floor:g} "
+                             f"(candidate, n={n})")
+
+
+def _floor_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -> Iterator[GateCheck]:
     for metric in ("accuracy", "cohen_kappa", "coverage"):
         floor = _policy_rule(gate, pc.policy, "floors", metric)
-        if floor is None:
-            continue
-        if row is None:
-            value = None
-        elif metric == "cohen_kappa":
-            value = row.cohen_kappa
-        else:
-            value = getattr(row, metric).value
-        ok = value is not None and value >= floor
-        yield GateCheck(**base, metric=metric, value=value, threshold=floor, passed=ok,
-                        message=f"{metric} {_fmt(metric, value)} {'>=' if ok else '<'} floor "
-                                f"{floor:g} (candidate, n={row.n if row else 0})")
+        if floor is not None:
+            yield _floor_check(gate, pc, dc, metric, None, floor)
     for label in pc.labels:
         for metric in ("precision", "recall", "f1"):
             floor = _label_rule(gate, pc.policy, label, label in pc.violating, "floors", metric)
-            if floor is None:
-                continue
-            iv = getattr(row, metric).get(label) if row else None
-            value = iv.value if iv else None
-            ok = value is not None and value >= floor
-            interval = (f" [{iv.low:.2f}, {iv.high:.2f}]"
-                        if iv and iv.value is not None and iv.low is not None and iv.high is not None
-                        else "")
-            why = " (never decided)" if value is None and metric == "precision" else ""
-            yield GateCheck(**base, metric=metric, label=label, value=value, threshold=floor,
-                            passed=ok,
-                            message=f"{metric}[{label}] {_fmt(metric, value)}{interval}{why} "
-                                    f"{'>=' if ok else '<'} floor {floor:g} "
-                                    f"(candidate, n={row.n if row else 0})")
+            if floor is not None:
+                yield _floor_check(gate, pc, dc, metric, label, floor)
 
 
 def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rule: Drop,
                 delta: MetricDelta | None, metric: str, label: str | None) -> GateCheck:
-    limit = rule if isinstance(rule, (int, float)) else rule.max
-    sig_only = gate.significant_only
-    if not isinstance(rule, (int, float)) and rule.significant_only is not None:
-        sig_only = rule.significant_only
+    limit = float(rule if isinstance(rule, (int, float)) else rule.max)
+    test = gate.test if isinstance(rule, (int, float)) or rule.test is None else rule.test
     name = f"{metric}[{label}]" if label else metric
     base = {"check": "max_drop", "policy": pc.policy, "decider": dc.decider, "metric": metric,
-            "label": label, "threshold": float(limit)}
+            "label": label, "threshold": limit, "test": test}
+    if dc.n_graded == 0:
+        return GateCheck(**base, passed=False, n=0,
+                         message=f"{name}: no item graded in both runs, so no drop can be checked "
+                                 "(nothing passes on nothing)")
     if delta is None or delta.worse_by is None:
         sides = [side for side, iv in (("base", delta and delta.base), ("candidate", delta and delta.candidate))
                  if iv is None or iv.value is None]
@@ -378,18 +460,41 @@ def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rul
              f"(Δ {iv.value:+.3f}"
              + (f" [{iv.low:+.3f}, {iv.high:+.3f}]" if iv.low is not None and iv.high is not None else "")
              + (f", McNemar p={delta.p_value:.3g}" if delta.p_value is not None else "") + ")")
-    if drop <= limit:
-        return GateCheck(**base, value=drop, passed=True,
-                         message=f"{shown}: drop {max(drop, 0.0) + 0.0:.3f} within max {limit:g}")
-    if sig_only and not delta.significant:
-        test = "McNemar p >= alpha" if delta.p_value is not None else "interval includes 0"
-        return GateCheck(**base, value=drop, passed=True,
-                         message=f"{shown}: drop {drop:.3f} > max {limit:g} but not significant "
-                                 f"({test}, alpha={gate.alpha:g})")
-    why = (f"significant: McNemar p={delta.p_value:.3g} < {gate.alpha:g}" if delta.p_value is not None
-           else "significant: interval excludes 0") if sig_only else "absolute drop"
-    return GateCheck(**base, value=drop, passed=False,
-                     message=f"{shown}: dropped {drop:.3f}, more than max {limit:g} ({why})")
+    power = _power_note(gate, delta, limit)
+    common = {"value": drop, "n": delta.n, "detectable_drop": delta.detectable_drop,
+              "underpowered": delta.detectable_drop is not None and limit < delta.detectable_drop}
+    if test == "point_estimate" or delta.drop_bound is None:
+        ok = drop <= limit
+        how = "point estimate" if test == "point_estimate" else "point estimate: no bound"
+        return GateCheck(**base, **common, passed=ok,
+                         message=f"{shown}: drop {max(drop, 0.0) + 0.0:.3f} "
+                                 f"{'within' if ok else 'more than'} max {limit:g} ({how}){power}")
+    bound = delta.drop_bound
+    ok = bound < limit
+    verdict = (f"not worse by {limit:g} or more (one-sided {1 - gate.alpha:.0%} bound of the drop "
+               f"{bound:+.3f} < {limit:g}, {delta.bound_method})" if ok else
+               f"cannot rule out a drop of {limit:g} or more (one-sided {1 - gate.alpha:.0%} bound "
+               f"of the drop {bound:+.3f} >= {limit:g}, {delta.bound_method})")
+    return GateCheck(**base, **common, bound=bound, passed=ok, message=f"{shown}: {verdict}{power}")
+
+
+def _power_note(gate: GateFile, delta: MetricDelta, limit: float) -> str:
+    """``; detects drops >= X at n=N`` — flagged as underpowered when the limit is below X."""
+    mdd = delta.detectable_drop
+    if mdd is None:
+        return ""
+    text = f"; detects drops of {mdd:.3f} or more at n={delta.n} ({gate.power:.0%} power)"
+    if limit >= mdd:
+        return text
+    need = items_for_drop(limit, mdd, delta.n)
+    return (f"; underpowered: the allowed drop {limit:g} is below the smallest drop this check "
+            f"detects at n={delta.n} ({mdd:.3f}, {gate.power:.0%} power), so unchanged "
+            f"candidates fail too often; about {need:,} items would make it sound")
+
+
+def items_for_drop(limit: float, detectable: float, n: int) -> int:
+    """Items at which the detectable drop shrinks to ``limit`` (it falls as ``1/sqrt(n)``)."""
+    return math.ceil(n * (detectable / limit) ** 2) if limit > 0 else n
 
 
 def _drop_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -> Iterator[GateCheck]:
@@ -409,19 +514,36 @@ def _other_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -
     limit = _top_rule(gate, pc.policy, "max_invalid_rate")
     if limit is not None:
         rate = dc.candidate_invalid_rate.value
-        ok = rate is None or rate <= limit
-        yield GateCheck(**base, check="max_invalid_rate", metric="invalid_rate", value=rate,
-                        threshold=limit, passed=ok,
-                        message=f"invalid rate {_fmt('invalid_rate', rate)} "
-                                f"({'within' if ok else 'over'} max {limit:g}; "
-                                f"{dc.candidate_decisions} candidate decisions)")
+        n = dc.candidate_decisions
+        if rate is None or n == 0:
+            yield GateCheck(**base, check="max_invalid_rate", metric="invalid_rate", n=0,
+                            threshold=limit, passed=False, test=gate.test,
+                            message="invalid rate: no candidate decision to check (nothing "
+                                    "passes on nothing)")
+        elif gate.test == "point_estimate":
+            ok = rate <= limit
+            yield GateCheck(**base, check="max_invalid_rate", metric="invalid_rate", value=rate,
+                            threshold=limit, passed=ok, n=n, test=gate.test,
+                            message=f"invalid rate {_fmt('invalid_rate', rate)} "
+                                    f"({'within' if ok else 'over'} max {limit:g}; point "
+                                    f"estimate; {n} candidate decisions)")
+        else:
+            bound = upper_bound(dc.candidate_invalid, n, 1 - gate.alpha)
+            ok = bound <= limit
+            yield GateCheck(**base, check="max_invalid_rate", metric="invalid_rate", value=rate,
+                            threshold=limit, passed=ok, n=n, bound=bound, test=gate.test,
+                            message=f"invalid rate {_fmt('invalid_rate', rate)}, one-sided "
+                                    f"{1 - gate.alpha:.0%} upper bound {bound:.3f} "
+                                    f"({'within' if ok else 'over'} max {limit:g}; "
+                                    f"{n} candidate decisions)")
     cost: CostIncrease | None = _top_rule(gate, pc.policy, "max_cost_increase")
     if cost is None:
         return
     delta = dc.delta("cost_per_decision_usd")
     b = delta.base.value if delta else None
     c = delta.candidate.value if delta else None
-    shown = f"$/decision {_fmt('cost_per_decision_usd', b)} → {_fmt('cost_per_decision_usd', c)}"
+    shown = (f"$/decision {_fmt('cost_per_decision_usd', b)} → "
+             f"{_fmt('cost_per_decision_usd', c)} (point estimates)")
     if b is None or c is None:
         yield GateCheck(**base, check="max_cost_increase", metric="cost_per_decision_usd",
                         passed=True, skipped=True, message=f"{shown}: not checked (no decisions)")

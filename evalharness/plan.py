@@ -78,6 +78,20 @@ def _check_slices(config: RunConfig, items: list[GoldenItem]) -> None:
             )
 
 
+def _check_sampling(config: RunConfig, items: list[GoldenItem], path: str) -> None:
+    """Every item's stratum must be one the design gives a share for."""
+    design = config.sampling
+    if design is None:
+        return
+    for item in items:
+        value = item.meta.get(design.stratum)
+        if value is None or str(value) not in design.population_shares:
+            raise GoldenSetError(
+                f"item {item.id} has meta.{design.stratum}={value!r}, which sampling.population_"
+                f"shares does not list", file=path, field=f"meta.{design.stratum}",
+                fix=f"give every stratum a share (listed: {sorted(design.population_shares)})")
+
+
 def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan:
     """Load and check a config, its policies, golden set and deciders (no model is loaded)."""
     config = load_config(config_path)
@@ -95,6 +109,7 @@ def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan
                 fix="choose a golden set labeled for this policy or drop it from policies:",
             )
     _check_slices(config, items)
+    _check_sampling(config, items, str(golden_path))
     info = GoldenSetInfo(
         path=str(golden_path),
         file_sha256=file_sha256(golden_path) if golden_path.is_file() else None,

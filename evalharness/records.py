@@ -179,17 +179,48 @@ class Difference(_Record):
     reference: str
     """The decider (or site) compared against: the one with the highest accuracy."""
     n: int
-    """Items graded for both (paired deciders), or judgments of both sites together."""
+    """Items graded for both against one gold (paired deciders), or judgments of both sites."""
     difference: Interval
     """This accuracy minus the reference's; method ``paired-bootstrap`` or ``newcombe``."""
     p_value: float | None = None
     """Exact McNemar p-value (paired deciders); null for sites."""
+    p_holm: float | None = None
+    """Paired deciders: the McNemar p-value adjusted by Holm's procedure over every comparison
+    with the same reference (``significant`` uses it)."""
+    n_left_out: int = 0
+    """Items one side decided but this comparison leaves out (no decision from the other side,
+    or no gold both can be graded against)."""
+    left_out_reason: str | None = None
+    """Why, in words."""
     only_this_right: int | None = None
     """Paired items this decider got right and the reference got wrong."""
     only_reference_right: int | None = None
     """Paired items the reference got right and this decider got wrong."""
     significant: bool
-    """True when the interval excludes 0."""
+    """Paired deciders: the Holm-adjusted McNemar p-value is below 0.05. Sites: the interval
+    excludes 0."""
+
+
+class ProductionRates(_Record):
+    """A decider's rates in production: re-weighted to the stated prevalence of violating items,
+    or estimated for the population of a stratified sampling design."""
+
+    basis: Literal["prevalence", "sampling"] = "prevalence"
+    """``prevalence``: the gold classes weighted to a stated prevalence (exact intervals);
+    ``sampling``: design weights of a stratified sample (stratified-bootstrap intervals)."""
+    prevalence: float
+    """Share of violating items in production these rates are at (under ``sampling``, as the
+    design weights estimate it)."""
+    violating_precision: Interval
+    """Precision of violating calls (score interval for the ratio of two proportions)."""
+    violating_recall: Interval
+    """Share of violating items called violating (the same at any prevalence)."""
+    precision: dict[str, Interval]
+    recall: dict[str, Interval]
+    accuracy: Interval
+    """MOVER interval over the two gold strata."""
+    violating_called: Interval
+    """Share of production items the decider calls violating (what its actions cost)."""
 
 
 class MetricRow(_Record):
@@ -222,7 +253,13 @@ class MetricRow(_Record):
     score_quality: ScoreQuality | None = None
     """ROC AUC, average precision and calibration, for deciders whose decisions carry ``scores``."""
     accuracy_vs_best: Difference | None = None
-    """Paired difference to the most accurate decider on the same policy and slice; null for it."""
+    """Paired difference to the most accurate decider on the same policy and slice, on the items
+    both decided against one gold; null for the best row itself."""
+    best: Literal["point_estimate", "significant"] | None = None
+    """Set on the most accurate decider of its policy and slice: ``significant`` when it is more
+    accurate than every other decider after Holm's correction, else ``point_estimate``."""
+    production: ProductionRates | None = None
+    """The rates at the stated production prevalence (null when none is stated)."""
 
 
 class RaterScore(_Record):

@@ -6,6 +6,11 @@ Work already in ``decisions.jsonl`` is skipped, so a resumed run does only what 
 rate limiting, retries with exponential backoff and jitter for retryable failures only (honouring
 ``Retry-After``), and a per-request timeout. A failure that survives its retries is an ``error``
 outcome, never a dropped item.
+
+Runs fail closed: each model decider's first uncached request is sent alone, and an answer of
+401, 403 or 404 (bad key, no permission, no such model) — or the first few calls all ending in
+errors — stops the run with :class:`~evalharness.errors.DeciderError` (exit 2) naming the decider
+and the provider's message, keys redacted. What finished is on disk; ``--resume`` retries the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tenacity import wait_random_exponential
 
 from .cache import ResponseCache, cache_key
 from .deciders import CallError, Decider, DecisionRequest, ModelDecider
+from .errors import DeciderError
 from .plan import EvalPlan
 from .progress import Progress, make_progress
 from .ratelimit import AdaptiveLimiter
@@ -31,6 +37,39 @@ from .rundir import RunDir, append_decision
 
 
 T = TypeVar("T")
+
+FIRST_CALLS = 5
+"""A model decider with at least this many calls to make whose first this-many calls all end in
+``error`` stops the run: an endpoint that answers nothing would otherwise be asked for every item.
+(With fewer calls to make, errors are outcomes like any other, and count in the error budget.)"""
+
+
+class _Watch:
+    """Stops a decider whose calls cannot succeed: a fatal answer, or only errors at first."""
+
+    def __init__(self, decider: ModelDecider, total: int) -> None:
+        self.decider = decider
+        self.first = FIRST_CALLS if total >= FIRST_CALLS else 0
+        self.done = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def saw(self, decision: Decision, fatal: str | None) -> None:
+        if fatal:
+            raise DeciderError(
+                f"decider {self.decider.name}: the provider refused the request ({fatal}); the "
+                f"run stopped after {self.done + 1} call{'s' if self.done else ''}",
+                fix="check the key (api_key_env), the model name and api_base, then run again "
+                    "with --resume")
+        self.done += 1
+        if decision.outcome == "error":
+            self.errors += 1
+            self.last_error = decision.error or ""
+        if self.first and self.done == self.first and self.errors == self.first:
+            raise DeciderError(
+                f"decider {self.decider.name}: its first {self.first} calls all failed (last: "
+                f"{self.last_error}); the run stopped",
+                fix="check that the endpoint is up and answers, then run again with --resume")
 
 
 @dataclass
@@ -174,14 +213,23 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
         else:
             pending.append((request, payload, key))
     queue = iter(pending)
+    watch = _Watch(decider, len(pending))
+
+    async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
+        decision, response, fatal = await decide_one(decider, request, payload, limiter, redactor,
+                                                     stats)
+        writer.write(decision, decider)  # the decision is safe on disk before the cache is touched
+        if response is not None and cache is not None:
+            cache.put(key, str(payload.get("model")), response)
+        watch.saw(decision, fatal)
 
     async def worker() -> None:
         for request, payload, key in queue:
-            decision, response = await decide_one(decider, request, payload, limiter, redactor, stats)
-            writer.write(decision, decider)  # the decision is safe on disk before the cache is touched
-            if response is not None and cache is not None:
-                cache.put(key, str(payload.get("model")), response)
+            await one(request, payload, key)
 
+    for request, payload, key in queue:  # the first call alone: a bad key costs one call
+        await one(request, payload, key)
+        break
     await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(pending)) or 1)))
 
 
@@ -206,10 +254,12 @@ def _wait(retry_state: RetryCallState) -> float:
 async def decide_one(
     decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
     limiter: AdaptiveLimiter, redactor: Redactor, stats: RunStats,
-) -> tuple[Decision, dict[str, Any] | None]:
-    """Call the model with retries and a timeout. Returns the decision and the response to cache
-    (None for an error, which is an outcome and never cached)."""
+) -> tuple[Decision, dict[str, Any] | None, str | None]:
+    """Call the model with retries and a timeout. Returns the decision, the response to cache
+    (None for an error, which is an outcome and never cached) and, when the provider answered
+    401, 403 or 404, its redacted message (the run must stop)."""
     attempts = 0
+    fatal: str | None = None
     try:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(decider.max_attempts),
@@ -233,6 +283,7 @@ async def decide_one(
                 await limiter.succeeded(response.get("rate_limit"))
     except CallError as exc:
         message = str(exc)
+        fatal = redactor(message) if exc.fatal else None
     except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
         message = f"{type(exc).__name__}: {exc}"
     else:
@@ -243,10 +294,10 @@ async def decide_one(
         else:
             if decision.raw:
                 decision.raw = redactor(decision.raw)
-            return decision, response
+            return decision, response, None
     error = decider.decision(request, label=None, outcome="error", attempts=attempts,
                              error=redactor(message))
-    return error, None
+    return error, None, fatal
 
 
 def decide_uncached(decider: ModelDecider, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
@@ -259,6 +310,6 @@ def decide_uncached(decider: ModelDecider, requests: Sequence[DecisionRequest]) 
         results = await asyncio.gather(*(
             decide_one(decider, r, decider.payload(r), limiter, redactor, stats) for r in requests
         ))
-        return [decision for decision, _ in results]
+        return [decision for decision, _, _ in results]
 
     yield from run_coroutine(run())

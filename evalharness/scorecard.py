@@ -20,6 +20,9 @@ import numpy as np
 from . import metrics as m
 from .agreement import human_agreement, wilson
 from .bootstrap import score_bootstrap
+from .production import production_rates
+from .stats.multiplicity import holm
+from .targets import PolicyPrevalence, SamplingDesign
 from .records import (
     OUTCOMES_NOT_OK,
     Decision,
@@ -123,10 +126,13 @@ def metric_row(
     slice_key: SliceKey | None = None,
     seed: int = 0,
     violating: Sequence[str] | None = None,
+    production: Production | None = None,
 ) -> MetricRow:
     """All metrics of one decider on one policy over ``decisions``.
 
-    With ``violating`` (the policy's violating labels), the row also gets ``score_quality``.
+    With ``violating`` (the policy's violating labels), the row also gets ``score_quality``; with
+    ``production`` (the violating labels and a prevalence or sampling design), its production
+    rates.
     """
     first = decisions[0]
     graded = [d for d in decisions if d.gold is not None]
@@ -177,48 +183,100 @@ def metric_row(
         latency_p50_s=m.percentile(latencies, 50),
         latency_p95_s=m.percentile(latencies, 95),
         score_quality=score_quality(graded, violating, seed=seed) if violating else None,
+        production=production_rates(graded, labels, production[0], production[1],
+                                    sampling=production[2]) if production and n else None,
     )
+
+
+HUMAN_TIER = "human"
+ALPHA = 0.05
+"""Significance level of the comparisons with the best decider (Holm-adjusted)."""
+TIED = "no gold independent of the human tier's rater (the other raters tied)"
+
+
+def comparison_gold(mine: Decision, theirs: Decision) -> str | None:
+    """The one gold two deciders are compared on for an item: a human tier's (the majority of
+    the raters other than the one standing for the tier) when either side is one, else QA gold.
+    None when it is unknown."""
+    if theirs.decider_kind == HUMAN_TIER:
+        return theirs.gold
+    if mine.decider_kind == HUMAN_TIER:
+        return mine.gold
+    return mine.gold if mine.gold == theirs.gold else None
+
+
+def _correct(d: Decision, gold: str) -> bool:
+    return prediction(d) == gold
 
 
 def paired_difference(
     decisions: Sequence[Decision], reference: Sequence[Decision], reference_name: str,
     *, seed: int = 0,
 ) -> Difference | None:
-    """Accuracy of ``decisions`` minus that of ``reference`` over the items graded for both.
+    """Accuracy of ``decisions`` minus that of ``reference`` on the same items, against the same
+    gold (:func:`comparison_gold`).
 
-    Each side is graded against its own gold (QA gold, or leave-one-out gold for raters). The
-    interval is a percentile bootstrap over the paired items (the same resampled items for both
-    sides); the p-value is the exact McNemar test on the discordant items. None when no item is
-    graded for both.
+    Items one side lacks, or where no gold fits both, are left out of this comparison only and
+    counted in ``n_left_out``. The interval is a percentile bootstrap over the paired items (the
+    same resampled items for both sides); the p-value is the exact McNemar test on the items only
+    one of them got right. None when no item is left to compare.
     """
-    mine = {d.item_id: d for d in decisions if d.gold is not None}
-    theirs = {d.item_id: d for d in reference if d.gold is not None}
-    common = sorted(mine.keys() & theirs.keys())
+    mine = {d.item_id: d for d in decisions}
+    theirs = {d.item_id: d for d in reference}
+    both = sorted(mine.keys() & theirs.keys())
+    golds = {i: comparison_gold(mine[i], theirs[i]) for i in both}
+    common = [i for i in both if golds[i] is not None]
     if not common:
         return None
-    a = np.array([prediction(mine[i]) == mine[i].gold for i in common], dtype=bool)
-    b = np.array([prediction(theirs[i]) == theirs[i].gold for i in common], dtype=bool)
+    a = np.array([_correct(mine[i], golds[i]) for i in common], dtype=bool)  # type: ignore[arg-type]
+    b = np.array([_correct(theirs[i], golds[i]) for i in common], dtype=bool)  # type: ignore[arg-type]
     diff = a.astype(np.float64) - b.astype(np.float64)
     low, high = m.bootstrap_interval(lambda x: float(x.mean()), diff, seed=seed)
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    no_partner = sum(1 for i, d in mine.items() if d.gold is not None and i not in theirs)
+    no_gold = sum(1 for i in both if golds[i] is None and mine[i].gold is not None)
+    human = HUMAN_TIER in (decisions[0].decider_kind, reference[0].decider_kind)
+    reasons = [f"{no_gold} with {TIED if human else 'no gold both share'}" if no_gold else "",
+               f"{no_partner} not decided by {reference_name}" if no_partner else ""]
+    p_value = m.mcnemar_exact(only_a, only_b)
     return Difference(
         reference=reference_name,
         n=len(common),
         difference=Interval(value=float(diff.mean()), low=low, high=high,
                             method="paired-bootstrap"),
-        p_value=m.mcnemar_exact(only_a, only_b),
+        p_value=p_value, p_holm=p_value,
         only_this_right=only_a,
         only_reference_right=only_b,
-        significant=bool(low > 0 or high < 0),
+        significant=p_value < ALPHA,
+        n_left_out=no_gold + no_partner,
+        left_out_reason="; ".join(r for r in reasons if r) or None,
     )
 
 
-def _best(rows: Sequence[MetricRow]) -> MetricRow | None:
-    """The most accurate row (ties: more items, then name)."""
-    scored = [r for r in rows if r.accuracy.value is not None]
-    if not scored:
+def _all_errors(row: MetricRow) -> bool:
+    return row.n > 0 and row.outcomes.get("ok", 0) == 0
+
+
+def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) -> MetricRow | None:
+    """The most accurate decider on the items every candidate decided, against one gold (a human
+    tier's when one is among them); a decider with no ok decision is never best. Ties: more items
+    graded overall, then name."""
+    cands = [r for r in rows if r.accuracy.value is not None and not _all_errors(r)]
+    if not cands:
         return None
-    return min(scored, key=lambda r: (-(r.accuracy.value or 0.0), -r.n, r.decider))
+    by_item = [{d.item_id: d for d in found[r.decider]} for r in cands]
+    human = next((i for i, r in enumerate(cands) if r.decider_kind == HUMAN_TIER), None)
+    common = set.intersection(*(set(x) for x in by_item))
+    scores = [0] * len(cands)
+    for item in common:
+        gold = by_item[human][item].gold if human is not None else by_item[0][item].gold
+        if gold is None or any(x[item].gold is None for x in by_item):
+            continue
+        for j, x in enumerate(by_item):
+            scores[j] += _correct(x[item], gold)
+    j = min(range(len(cands)),
+            key=lambda i: (-scores[i], -(cands[i].accuracy.value or 0.0), -cands[i].n, cands[i].decider))
+    return cands[j]
 
 
 def slice_values(decision: Decision, key: str) -> list[str]:
@@ -237,6 +295,8 @@ def build_metrics(
     *,
     violating: Mapping[str, Sequence[str]] | None = None,
     decider_order: Sequence[str] = (),
+    prevalence: Mapping[str, PolicyPrevalence] | None = None,
+    sampling: SamplingDesign | None = None,
 ) -> MetricsFile:
     """Every metric row and human-agreement block of a run.
 
@@ -245,14 +305,32 @@ def build_metrics(
     uninterrupted one give the same file.
 
     ``violating`` maps policy ids to their violating labels; with it, deciders whose decisions
-    carry ``scores`` get ROC AUC, average precision and calibration. Undefined values (e.g. kappa
+    carry ``scores`` get ROC AUC, average precision and calibration. ``prevalence`` (per policy,
+    the stated production prevalence) or ``sampling`` (the golden set's stratified design) adds
+    each row's production rates. Undefined values (e.g. kappa
     when only one class occurs) are stored as null, so the metric functions' warnings are
     silenced here.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", m.UndefinedMetricWarning)
         return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {},
-                              decider_order)
+                              decider_order, prevalence or {}, sampling)
+
+
+Production = tuple[Sequence[str], float | None, SamplingDesign | None]
+"""What a row's production rates are estimated with: the violating labels, and a prevalence or a
+sampling design."""
+
+
+def _production(violating: Sequence[str], stated: PolicyPrevalence | None,
+                sampling: SamplingDesign | None,
+                slice_key: tuple[str, str] | None = None) -> Production | None:
+    if not violating or (stated is None and sampling is None):
+        return None
+    if sampling is not None:
+        return violating, None, sampling
+    assert stated is not None
+    return violating, stated.for_slice(*slice_key) if slice_key else stated.overall, None
 
 
 def _build_metrics(
@@ -262,6 +340,8 @@ def _build_metrics(
     slice_by: Sequence[str],
     violating: Mapping[str, Sequence[str]],
     decider_order: Sequence[str],
+    prevalence: Mapping[str, PolicyPrevalence],
+    sampling: SamplingDesign | None,
 ) -> MetricsFile:
     groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
     raters: dict[tuple[str, str], list[Decision]] = defaultdict(list)
@@ -282,7 +362,9 @@ def _build_metrics(
         group = groups[(policy, decider)]
         labels = policy_labels[policy]
         scored = violating.get(policy) if any(d.scores for d in group) else None
-        rows.append(metric_row(group, labels, violating=scored))
+        viol, stated = violating.get(policy, ()), prevalence.get(policy)
+        rows.append(metric_row(group, labels, violating=scored,
+                               production=_production(viol, stated, sampling)))
         cells[(policy, None, None)][decider] = group
         for key in slice_by:
             by_value: dict[str, list[Decision]] = defaultdict(list)
@@ -291,7 +373,9 @@ def _build_metrics(
                     by_value[value].append(d)
             for value in sorted(by_value):
                 sk = SliceKey(key=key, value=value)
-                rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored))
+                rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored,
+                                       production=_production(viol, stated, sampling,
+                                                              (key, value))))
                 cells[(policy, key, value)][decider] = by_value[value]
     _add_differences(rows, cells)
     agreement = [
@@ -312,11 +396,17 @@ def _add_differences(
         by_cell[(r.policy, r.slice.key if r.slice else None,
                  r.slice.value if r.slice else None)].append(r)
     for cell, cell_rows in by_cell.items():
-        best = _best(cell_rows)
+        found = cells[cell]
+        best = _best(cell_rows, found)
         if best is None:
             continue
-        found = cells[cell]
-        for r in cell_rows:
-            if r is not best:
-                r.accuracy_vs_best = paired_difference(found[r.decider], found[best.decider],
-                                                       best.decider)
+        others = [r for r in cell_rows if r is not best]
+        for r in others:
+            r.accuracy_vs_best = paired_difference(found[r.decider], found[best.decider],
+                                                   best.decider)
+        diffs = [r.accuracy_vs_best for r in others if r.accuracy_vs_best is not None]
+        reject, adjusted = holm([d.p_value or 1.0 for d in diffs], ALPHA)
+        for d, rej, adj in zip(diffs, reject, adjusted):
+            d.p_holm, d.significant = adj, rej
+        best.best = "significant" if others and len(diffs) == len(others) and \
+            all(d.significant for d in diffs) else "point_estimate"

@@ -5,15 +5,18 @@
 are errors (``extra="forbid"``). This module imports nothing from the package, so the config can
 embed it.
 
-Where each target applies:
+Where each target applies (every one is a claim, checked on validation items at the production
+prevalence when one is stated):
 
-* ``precision_target``: every automated auto-action step (guaranteed: the one-sided lower bound of
-  its precision on validation items is at least the target) and the plan end to end (met when the
-  validation estimate reaches it).
-* ``auto_clear_max_violating``: every automated auto-clear step (guaranteed: the one-sided upper
-  bound of the violating share among auto-cleared validation items is at most the ceiling).
+* ``precision_target``: every automated auto-action step and the plan end to end.
+* ``auto_clear_max_violating``: every automated auto-clear step (the violating share among the
+  items it clears).
 * ``recall_target``: the plan end to end; with it, each auto-clear step may also lose at most
-  ``1 - recall_target`` of the violating items it sees (guaranteed the same way).
+  ``1 - recall_target`` of the violating items it sees.
+
+``prevalence`` (also a top-level key of run configs, so reports use it too) states the share of
+violating items production sees, per policy and optionally per slice; every rate, volume, cost and
+QA size of a plan is then estimated at that prevalence.
 """
 
 from __future__ import annotations
@@ -37,6 +40,65 @@ RateOrOff = Annotated[Union[float, Literal["off"], None], BeforeValidator(_rate_
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"a prevalence is a share strictly between 0 and 1; got {value!r}")
+    return float(value)
+
+
+Share = Annotated[float, BeforeValidator(_share)]
+
+
+def _population_share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"a population share is above 0 and at most 1; got {value!r}")
+    return float(value)
+
+
+PopulationShare = Annotated[float, BeforeValidator(_population_share)]
+
+
+class PolicyPrevalence(_Strict):
+    """Production prevalence of one policy: overall, and where slices differ, per slice value."""
+
+    overall: Share
+    """Share of production items that violate the policy (e.g. 0.01)."""
+    slices: dict[str, dict[str, Share]] = Field(default_factory=dict)
+    """Per ``slice_by`` key and value, the share within that slice (e.g. ``market: {BR: 0.03}``);
+    a slice not listed is taken to have the overall prevalence."""
+
+    def for_slice(self, key: str, value: str) -> float:
+        return self.slices.get(key, {}).get(value, self.overall)
+
+
+class SamplingDesign(_Strict):
+    """How the golden set was drawn: a stratified sample of a population whose stratum shares are
+    known (e.g. every user report plus a random slice of traffic). Each item is weighted by
+    ``share / (its stratum's items / all items)``, so rates are estimated for the population."""
+
+    stratum: str
+    """The item ``meta`` key that holds each item's stratum, e.g. ``source``."""
+    population_shares: dict[str, PopulationShare]
+    """Share of the population in each stratum value; they sum to 1."""
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SamplingDesign:
+        total = sum(self.population_shares.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"population_shares must sum to 1, they sum to {total:g}")
+        return self
+
+
+def _prevalence_entry(value: Any) -> Any:
+    return {"overall": value} if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else value
+
+
+PrevalenceEntry = Annotated[PolicyPrevalence, BeforeValidator(_prevalence_entry)]
+Prevalences = dict[str, PrevalenceEntry]
+"""Per policy id: a share (``hate_speech: 0.01``) or ``{overall: ..., slices: {...}}``."""
 
 
 class LabelTargets(_Strict):
@@ -128,6 +190,13 @@ class RoutingTargets(_Strict):
     """Thresholds tried per auto-action and per auto-clear step when searching cascades."""
     costs: CostOverrides = Field(default_factory=CostOverrides)
     """Prices replacing those recorded in the run."""
+    prevalence: Prevalences = Field(default_factory=dict)
+    """Production prevalence per policy id (replaces the run config's ``prevalence:`` for the
+    policies it names). Without one, every number is at the golden set's own prevalence."""
+    validation_plans: int = Field(default=2, ge=1, le=5)
+    """Plans chosen on calibration items that are checked on validation items, cheapest first;
+    the first whose every claim holds is recommended. Each check (and the first-tier thresholds)
+    gets an equal share of the error rate (Bonferroni), so more plans cost power."""
     selection_power: float = Field(default=0.8, gt=0, lt=1)
     """Chance that a threshold chosen on calibration items holds on validation items if it performs
     there as on calibration (sets the safety margin used when choosing thresholds)."""

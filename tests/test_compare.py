@@ -79,7 +79,7 @@ def _gate(tmp_path: Path, gate: dict[str, Any] | str, name: str = "gate.yaml") -
 
 STRICT_GATE: dict[str, Any] = {
     "alpha": 0.05,
-    "significant_only": False,
+    "test": "point_estimate",
     "defaults": {
         "max_drop": {"accuracy": 0.05},
         "labels": {"violating": {"floors": {"recall": 0.5}, "max_drop": {"recall": 0.05}}},
@@ -174,8 +174,10 @@ def test_swapped_labels_fail_the_gate_naming_each_check(runs, tmp_path, cli_run)
     assert sum(c.correct_to_wrong for c in dc.flips.by_gold.values()) == dc.flips.correct_to_wrong
 
 
-def test_significant_only_ignores_drops_that_could_be_noise(runs, tmp_path, cli_run):
-    """12 items: a 2-item accuracy drop is not significant, so only the absolute rule fails."""
+def test_a_drop_check_passes_only_on_evidence(runs, tmp_path, cli_run):
+    """12 items, 2 of them flipped right -> wrong: a non-inferiority check cannot show the drop is
+    under a small margin at this n (and says it is underpowered); a point-estimate check says
+    what it is; a generous margin passes on evidence."""
     base = RunDir(runs["base"])
     rows = read_jsonl(base.file("decisions.jsonl"))
     right = [r for r in rows if r["decider"] == "tfidf" and r["label"] == r["gold"]][:2]
@@ -185,15 +187,32 @@ def test_significant_only_ignores_drops_that_could_be_noise(runs, tmp_path, cli_
         if r in right:
             r["label"] = SWAP[r["label"]]
     (worse / "decisions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    lenient = _gate(tmp_path, {"significant_only": True, "defaults": {"max_drop": {"accuracy": 0.0}}})
-    strict = _gate(tmp_path, {"significant_only": True,
-                              "defaults": {"max_drop": {"accuracy": {"max": 0.0, "significant_only": False}}}},
-                   "strict.yaml")
-    res = cli_run("compare", runs["base"], worse, "--gate", lenient)
+    small = _gate(tmp_path, {"defaults": {"max_drop": {"accuracy": 0.05}}})
+    generous = _gate(tmp_path, {"defaults": {"max_drop": {"accuracy": 0.6}}}, "generous.yaml")
+    point = _gate(tmp_path, {"test": "point_estimate",
+                             "defaults": {"max_drop": {"accuracy": 0.2}}}, "point.yaml")
+    res = cli_run("compare", runs["base"], worse, "--gate", small)
+    assert res.exit_code == 1
+    assert "cannot rule out a drop of 0.05 or more" in res.stderr and "underpowered" in res.stderr
+    assert "⚠ underpowered" in res.stdout  # the checks table flags it
+    check = next(c for c in compare_runs(runs["base"], worse, gate=small).gate.checks
+                 if c.metric == "accuracy")
+    assert check.underpowered and check.detectable_drop > 0.05 and check.n == 12
+    assert check.bound > 0.05 and check.test == "non_inferiority"
+    res = cli_run("compare", runs["base"], worse, "--gate", generous)
     assert res.exit_code == 0, res.stderr
-    assert "not significant" in json.dumps(compare_runs(runs["base"], worse, gate=lenient).gate.model_dump())
-    res = cli_run("compare", runs["base"], worse, "--gate", strict)
-    assert res.exit_code == 1 and "absolute drop" in res.stderr
+    res = cli_run("compare", runs["base"], worse, "--gate", point)
+    assert res.exit_code == 0 and "(point estimate)" in res.stdout
+
+
+def test_version_1_gate_files_are_read_as_version_2(tmp_path):
+    old = _gate(tmp_path, {"schema_version": 1, "significant_only": False,
+                           "defaults": {"max_drop": {"accuracy": {"max": 0.1,
+                                                                  "significant_only": True}}}})
+    gate = load_gate(old)
+    assert gate.test == "point_estimate"
+    assert gate.defaults.max_drop.accuracy.test == "non_inferiority"
+    assert load_gate(_gate(tmp_path, {"significant_only": True}, "t.yaml")).test == "non_inferiority"
 
 
 @pytest.mark.parametrize("b,c", [(0, 0), (1, 5), (7, 0), (12, 3), (4, 4), (25, 10)])
@@ -312,7 +331,8 @@ def test_invalid_rate_floors_and_incomplete_runs():
     cand = ["invalid" if k < 4 else p for k, p in enumerate(base)]
     res = _check({"defaults": {"max_invalid_rate": 0.05}}, cand_pred=cand)
     assert [c.check for c in res.failures] == ["max_invalid_rate"]
-    assert "invalid rate 0.100 (over max 0.05" in res.failures[0].message
+    assert "invalid rate 0.100, one-sided 95% upper bound" in res.failures[0].message
+    assert "over max 0.05" in res.failures[0].message
     res = _check({"defaults": {"floors": {"accuracy": 0.9}}})
     assert [c.metric for c in res.failures] == ["accuracy"] and "< floor 0.9" in res.failures[0].message
     res = _check({"defaults": {"floors": {"accuracy": 0.5}}}, status="interrupted")
@@ -526,7 +546,8 @@ def test_history_of_a_missing_folder_exits_2(tmp_path, cli_run):
 
 def test_shipped_gate_and_ci_config_are_valid(cli_run):
     gate = load_gate(REPO / "configs" / "gate.yaml")
-    assert gate.significant_only and gate.defaults.labels["violating"].max_drop is not None
+    assert gate.test == "non_inferiority" and gate.schema_version == 2
+    assert gate.defaults.labels["violating"].max_drop is not None
     res = cli_run("validate", REPO / "configs" / "ci-gate.yaml")
     assert res.exit_code == 0, res.output
 
@@ -646,8 +667,14 @@ def test_damaged_prompt_on_the_embedded_model_fails_the_gate(tmp_path, write_con
     assert recall.diff.value < 0 and recall.significant
     assert dc.flips.by_gold["hate"].correct_to_wrong >= 3
     assert ET.parse(junit).getroot().get("failures") != "0"
-    # the same prompt again: every answer comes from the response cache, and nothing flips
+    # the same prompt again: every answer comes from the response cache, and nothing flips. On 8
+    # items the shipped gate cannot show anything is within its limits, so it fails and says the
+    # checks are underpowered; a point-estimate gate passes the unchanged run.
     res = cli_run("compare", out / "base", out / "again", "--gate", gate)
+    assert res.exit_code == 1 and "underpowered" in res.stderr
+    point = tmp_path / "point.yaml"
+    point.write_text(gate.read_text().replace("test: non_inferiority", "test: point_estimate"))
+    res = cli_run("compare", out / "base", out / "again", "--gate", point)
     assert res.exit_code == 0, res.output
     again = compare_runs(out / "base", out / "again").policy("hate_speech")
     assert not again.prompt_changed and again.candidate_cached == again.candidate_decisions == 8

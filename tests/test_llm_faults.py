@@ -185,9 +185,10 @@ def test_api_key_reaches_no_file(write_config, tmp_path, monkeypatch, cli_run):
         config = _config(tmp_path, server.url, texts, api_key_env="EVALHARNESS_CANARY_KEY",
                          max_attempts=2)
         result = cli_run("run", write_config(config), "--out", tmp_path / "results")
-        assert result.exit_code == 0, result.output
-        assert canary not in result.output
-        assert server.stats()["completions"] >= 4
+        # the 401 stops the run (fail closed); what finished is on disk, and no key anywhere
+        assert result.exit_code == 2, result.output
+        assert "401" in result.stderr and canary not in result.output
+        assert server.stats()["completions"] >= 1
     files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
     files += [p for p in cache_dir.rglob("*") if p.is_file()]
     assert files and any(p.suffix == ".sqlite" for p in files)

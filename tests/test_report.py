@@ -117,3 +117,29 @@ def test_report_without_items_file(report_run, tmp_path):
     assert "(not in the run folder)" in (run / "report.md").read_text()
     assert "text not in the run folder" in (run / "report.html").read_text()
     assert RunDir(run).read_metrics() == RunDir(report_run).read_metrics()
+
+
+def test_reports_say_which_prevalence_their_numbers_are_at(report_run, tmp_path, cli_run):
+    import json
+
+    run = _copy(report_run, tmp_path)
+    text = (run / "report.md").read_text()
+    assert "no production prevalence is stated, so every number here is at this golden set's" \
+        in text
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["prevalence"] = {"hate_speech": 0.02}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    result = cli_run("report", run)
+    assert result.exit_code == 0, result.output
+    text = (run / "report.md").read_text()
+    assert "at production prevalence 2.00%" in text and "no production prevalence" not in text
+    html = (run / "report.html").read_text()
+    assert "at production prevalence 2.00%" in html
+    metrics = json.loads((run / "metrics.json").read_text())
+    overall = [r for r in metrics["results"] if r["slice"] is None]
+    assert all(r["production"]["prevalence"] == 0.02 for r in overall)
+    # a bad prevalence in the config is bad input naming the field
+    manifest["config"]["prevalence"] = {"hate_speech": 3}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    result = cli_run("report", run)
+    assert result.exit_code == 2 and "prevalence.hate_speech" in result.stderr

@@ -1,5 +1,6 @@
-"""Tier routing: threshold guarantees on synthetic scores, a cascade against a hand computation,
-the "takes no cases" outcome, and ``evalharness route`` end to end on a real run."""
+"""Tier routing: a cascade against a hand computation, one gold per set of tiers, production
+prevalence, the "takes no cases" outcome, and ``evalharness route`` end to end on a real run.
+The guarantees themselves are proven by simulation in ``test_guarantees.py``."""
 
 from __future__ import annotations
 
@@ -17,24 +18,18 @@ from evalharness.routing import (
     Step,
     build_policy_data,
     calibration_mask,
-    choose_action_threshold,
-    choose_clear_threshold,
     evaluate_cascade,
     resolve_goals,
     route_policy,
     selection_confidence,
+    simulate,
 )
 from evalharness.routing_plan import load_targets, recommend_tiers
-from evalharness.targets import CostOverrides, RoutingTargets
+from evalharness.targets import CostOverrides, PolicyPrevalence, RoutingTargets
 
 from conftest import mini_config
 
 LABELS = ["hate", "none"]
-
-
-# ---------------------------------------------------------------------------------------------
-# guarantees on synthetic scores
-# ---------------------------------------------------------------------------------------------
 
 
 def _draw(rng: np.random.Generator, n: int, a: float, b: float, prevalence: float):
@@ -44,71 +39,23 @@ def _draw(rng: np.random.Generator, n: int, a: float, b: float, prevalence: floa
     return p, y
 
 
-def _naive_action(p, y, target):
-    """Lowest threshold whose calibration point precision reaches the target (no bound, no check)."""
-    order = np.argsort(-p)
-    hits = np.cumsum(y[order])
-    prec = hits / np.arange(1, len(p) + 1)
-    ok = np.flatnonzero(prec >= target)
-    return float(p[order][ok[-1]]) if ok.size else None
-
-
-def test_action_thresholds_meet_precision_on_fresh_draws():
-    # 200 repetitions: calibrate on 800 items, validate on 800 others, then measure the chosen
-    # threshold's precision on 20,000 fresh items. A confirmed threshold may fall short of the
-    # target in at most 5% of repetitions (the validation bound is a 95% one-sided bound).
-    rng = np.random.default_rng(20240601)
-    target, a, b, prevalence, reps = 0.9, 6.0, 2.0, 0.4, 200
-    short, confirmed, naive_short, naive_chosen = 0, 0, 0, 0
-    for _ in range(reps):
-        p_cal, y_cal = _draw(rng, 800, a, b, prevalence)
-        p_val, y_val = _draw(rng, 800, a, b, prevalence)
-        p_new, y_new = _draw(rng, 20_000, a, b, prevalence)
-        t, ok = choose_action_threshold(p_cal, y_cal, p_val, y_val, target=target)
-        if t is not None and ok:
-            confirmed += 1
-            taken = p_new >= t
-            short += y_new[taken].mean() < target
-        t_naive = _naive_action(p_cal, y_cal, target)
-        if t_naive is not None:
-            naive_chosen += 1
-            naive_short += y_new[p_new >= t_naive].mean() < target
-    assert short <= 0.05 * reps, f"{short} of {reps} confirmed thresholds missed the target"
-    # the procedure must actually take cases when it can (otherwise the guarantee is empty) ...
-    assert confirmed >= 0.6 * reps, f"only {confirmed} of {reps} repetitions confirmed a threshold"
-    # ... and the check must be able to fail: the naive point-estimate rule misses far more often
-    assert naive_chosen >= 0.9 * reps
-    assert naive_short > 0.2 * naive_chosen, (naive_short, naive_chosen)
-
-
-def test_clear_thresholds_meet_false_negative_ceiling_on_fresh_draws():
-    # Same for auto-clear: the violating share among cleared fresh items stays <= the ceiling.
-    rng = np.random.default_rng(7)
-    ceiling, a, b, prevalence, reps = 0.05, 5.0, 1.5, 0.3, 200
-    over, confirmed = 0, 0
-    for _ in range(reps):
-        p_cal, y_cal = _draw(rng, 800, a, b, prevalence)
-        p_val, y_val = _draw(rng, 800, a, b, prevalence)
-        p_new, y_new = _draw(rng, 20_000, a, b, prevalence)
-        t, ok = choose_clear_threshold(p_cal, y_cal, p_val, y_val, max_violating=ceiling)
-        if t is not None and ok:
-            confirmed += 1
-            over += y_new[p_new <= t].mean() > ceiling
-    assert over <= 0.05 * reps, f"{over} of {reps} confirmed thresholds broke the ceiling"
-    assert confirmed >= 0.6 * reps, confirmed
-
-
-def test_unscored_items_are_never_taken():
-    rng = np.random.default_rng(3)
-    p, y = _draw(rng, 2000, 8.0, 1.0, 0.5)
-    p_nan = p.copy()
-    p_nan[::3] = np.nan  # non-ok decisions: no score
-    t, ok = choose_action_threshold(p_nan, y, p_nan, y, target=0.8)
-    assert t is not None and ok
-    # a threshold of 0 would take every scored item but still none of the unscored ones
-    t0, _ = choose_action_threshold(np.where(np.isnan(p_nan), np.nan, 1.0), y, p_nan, y,
-                                    target=0.01)
-    assert t0 == 1.0
+def test_unscored_items_are_never_auto_decided():
+    # non-ok decisions carry no score: a step with thresholds that would take every score escalates
+    # them all, and the last tier decides them
+    rows = []
+    for i in range(30):
+        gold = "hate" if i % 2 else "none"
+        outcome = "invalid" if i % 3 == 0 else "ok"
+        rows.append(_dec(f"u{i}", "clf", "classic", gold, gold, p=0.99 if gold == "hate" else 0.01,
+                         outcome=outcome))
+        rows.append(_dec(f"u{i}", "bpo", "human", gold, gold, cost=0.1, latency=30, site="A"))
+    data = build_policy_data(rows, policy="hate_speech", labels=LABELS, violating=["hate"])
+    cascade = Cascade((Step("clf", action=0.0, clear=1.0),), "bpo")
+    view = data.for_tiers(cascade.tiers)
+    sim = simulate(view, cascade)
+    unscored = ~np.isfinite(view.deciders["clf"].p)
+    assert unscored.sum() == 10
+    assert (sim.tier[unscored] == 1).all() and (sim.tier[~unscored] == 0).all()
 
 
 def test_selection_margin_and_split():
@@ -163,7 +110,7 @@ def test_cascade_matches_hand_computation():
     assert set(data.deciders) == {"clf", "llm", "human"}  # per-rater rows are not tiers
     cascade = Cascade((Step("clf", action=0.9, clear=0.1), Step("llm", action=0.8)), "human")
     goals = resolve_goals(RoutingTargets(), "hate_speech")
-    m, _ = evaluate_cascade(data, cascade, goals, daily_volume=1000)
+    m = evaluate_cascade(data, cascade, goals, daily_volume=1000)
     # Hand computation:
     # clf (every item, $0.001 each): P >= 0.9 auto-actions i1 (hate, right) and i4 (hate, wrong);
     #   P <= 0.1 auto-clears i2 (none, right); escalates i3, i5, i6.
@@ -195,23 +142,24 @@ def test_cascade_matches_hand_computation():
     assert llm.escalated_unscored == 1
     assert (human.seen, human.decided.value) == pytest.approx((2 / 6, 2 / 6))
     # baselines: all-human is right on 5 of 6 and costs (5 x 30 + 60) s x $12/h / 6 = $0.1167
-    mh, _ = evaluate_cascade(data, Cascade((), "human"), goals, daily_volume=1000)
+    mh = evaluate_cascade(data, Cascade((), "human"), goals, daily_volume=1000)
     assert mh.accuracy.value == pytest.approx(5 / 6)
     assert mh.cost_per_decision_usd == pytest.approx(210 * 12 / 3600 / 6)
     # all-llm: i5 is invalid, so it is undecided: a miss for recall, never a prediction
-    ml, _ = evaluate_cascade(data, Cascade((), "llm"), goals, daily_volume=1000)
+    ml = evaluate_cascade(data, Cascade((), "llm"), goals, daily_volume=1000)
     assert ml.undecided == 1
     assert ml.violating_recall.value == pytest.approx(2 / 3)  # i1 i3 called hate; i5 undecided
 
 
 def test_search_simulation_matches_the_reported_one():
-    from evalharness.routing import _simulate_lean, simulate
+    from evalharness.routing.cascades import simulate_lean
 
     data = build_policy_data(_synthetic_run(200), policy="hate_speech", labels=LABELS,
                              violating=["hate"])
     for cascade in [Cascade((), "bpo"), Cascade((Step("clf", 0.8, 0.2),), "bpo"),
                     Cascade((Step("smol", 0.9), Step("clf", None, 0.3)), "smol")]:
-        full, lean = simulate(data, cascade), _simulate_lean(data, cascade)
+        view = data.for_tiers(cascade.tiers)
+        full, lean = simulate(view, cascade), simulate_lean(view, cascade)
         assert (full.pred == lean.pred).all() and (full.gold == lean.gold).all()
         assert full.cost == pytest.approx(lean.cost)
 
@@ -234,7 +182,7 @@ def test_cost_overrides_reprice_tiers():
                              costs=CostOverrides(decider_cost_usd={"llm": 0.02},
                                                  hourly_cost_usd={"A": 36.0}))
     cascade = Cascade((Step("clf", action=0.9, clear=0.1), Step("llm", action=0.8)), "human")
-    m, _ = evaluate_cascade(data, cascade, resolve_goals(RoutingTargets(), "hate_speech"))
+    m = evaluate_cascade(data, cascade, resolve_goals(RoutingTargets(), "hate_speech"))
     assert m.cost_per_decision_usd == pytest.approx((0.006 + 3 * 0.02 + 0.30 + 0.20) / 6)
 
 
@@ -267,8 +215,8 @@ def _synthetic_run(n: int = 600, seed: int = 5) -> list[Decision]:
     return rows
 
 
-def _route(targets: RoutingTargets):
-    rows = _synthetic_run()
+def _route(targets: RoutingTargets, n: int = 2000):
+    rows = _synthetic_run(n)
     data = build_policy_data(rows, policy="hate_speech", labels=LABELS, violating=["hate"])
     return route_policy(data, targets, slice_keys=["market"])
 
@@ -278,24 +226,40 @@ def test_useless_llm_takes_no_cases_and_good_classifier_does():
                               auto_clear_max_violating=0.05))
     assert "the LLM tier (smol) should take no hate_speech cases at this target" in \
         r.tier_verdicts["smol"]
-    assert not any(t.confirmed for t in r.thresholds if t.decider == "smol")
-    assert r.status == "plan_meets_targets"
+    assert not any(t.guaranteed for t in r.thresholds if t.decider == "smol")
+    assert r.status == "plan_meets_targets", r.recommendation
     # the classifier takes cases, humans get the rest, and it is cheaper than all-human
     assert [t.decider for t in r.plan.tiers][0] == "clf"
     assert r.plan.tiers[-1].decider == "bpo"
-    assert r.plan.steps_confirmed and r.plan.meets_targets
+    assert r.plan.verdict == "guaranteed" and r.plan.tested
+    assert all(c.verdict == "guaranteed" for c in r.plan.claims())
     all_human = next(b for b in r.baselines if b.name == "all bpo")
     assert r.plan.expected.cost_per_decision_usd < all_human.expected.cost_per_decision_usd
     for tier in r.plan.tiers[:-1]:
         for chk in (tier.auto_action, tier.auto_clear):
             if chk is not None:
-                assert chk.validation is not None and chk.confirmed
-                if chk.side == "auto_action":
-                    assert chk.validation.bound >= 0.85
-                else:
-                    assert chk.validation.bound <= 0.05
+                assert chk.guaranteed and chk.claims
+                for claim in chk.claims:  # every claim's estimate is on the right side
+                    value = claim.value.value
+                    assert value >= claim.required if claim.direction == "at_least" \
+                        else value <= claim.required
+                    assert claim.p_holm is not None and claim.p_holm <= claim.family_alpha
+    assert r.family_wise["families"] == 3
+    assert r.family_wise["family_alpha"] == pytest.approx(0.05 / 3)
+    assert "Meets every target" in r.recommendation and "guaranteed" in r.recommendation
+    assert "no production prevalence is stated" in r.recommendation
     assert r.qa_request.samples and r.qa_request.items_per_week > 0
     assert {s.key for s in r.slices} == {"market"}
+
+
+def test_too_few_items_meet_only_on_the_point_estimate():
+    # 150 items: the estimates clear the targets, but nothing can be guaranteed — said so
+    r = _route(RoutingTargets(precision_target=0.8, recall_target=0.8), n=150)
+    assert r.status in ("plan_meets_on_point_estimate", "no_plan_meets_targets")
+    assert r.plan.verdict != "guaranteed"
+    if r.status == "plan_meets_on_point_estimate":
+        assert "meets every target on the point estimate only — not signable" in r.recommendation
+        assert any(c.verdict == "meets_point_estimate" for c in r.plan.claims())
 
 
 def test_unreachable_target_is_an_outcome_not_an_error():
@@ -305,6 +269,49 @@ def test_unreachable_target_is_an_outcome_not_an_error():
     for name in ("clf", "smol"):
         assert "should take no hate_speech cases at this target" in r.tier_verdicts[name]
     assert r.plan.tiers  # the closest plan is still described
+    assert any(c.verdict == "misses" for c in r.plan.claims())
+
+
+def test_production_prevalence_changes_what_can_be_signed():
+    # The humans are 97% accurate. On this golden set (35% violating) all-human precision is
+    # about 0.95; at a production prevalence of 2% the same reviewers' false positives swamp the
+    # true ones, and routing must say so instead of signing golden-set precision.
+    targets = RoutingTargets(precision_target=0.85, recall_target=0.85)
+    golden = _route(targets)
+    production = _route(RoutingTargets(precision_target=0.85, recall_target=0.85,
+                                       prevalence={"hate_speech": 0.02}))
+    human = next(b for b in production.baselines if b.name == "all bpo")
+    assert human.expected.violating_precision.value > 0.9
+    assert human.production is not None and human.production.violating_precision.value < 0.5
+    assert human.production.violating_recall.value == human.expected.violating_recall.value
+    assert production.prevalence == {"overall": 0.02, "slices": {}}
+    assert "at the stated production prevalence (2.00% violating)" in production.recommendation
+    claims = {c.target: c for c in production.plan.target_checks}
+    assert claims["precision of violating calls >= 0.85"].prevalence == 0.02
+    assert golden.status == "plan_meets_targets" and production.status != "plan_meets_targets"
+    # volumes and cost follow the production mix: fewer items reach the reviewers
+    assert human.production.violating_called < human.expected.violating_called
+
+
+def test_one_gold_per_set_of_tiers():
+    # The human tier is graded leave-one-out: where the other raters tied it has no gold. Plans
+    # with the human tier leave those items out; plans without it keep them (QA gold).
+    rows = _synthetic_run(300)
+    tied = {f"s{i}" for i in range(0, 300, 5)}
+    for d in rows:
+        if d.decider == "bpo" and d.item_id in tied:
+            d.gold = None
+    data = build_policy_data(rows, policy="hate_speech", labels=LABELS, violating=["hate"])
+    assert data.n == 300  # nothing is dropped for every tier
+    machine, mixed = data.for_tiers(["clf", "smol"]), data.for_tiers(["clf", "bpo"])
+    assert machine.n == 300 and mixed.n == 300 - len(tied)
+    assert mixed.left_out == {"no gold independent of bpo's own rater (the other raters tied)":
+                              len(tied)}
+    r = route_policy(data, RoutingTargets(), slice_keys=[])
+    by_name = {b.name: b for b in r.baselines}
+    assert by_name["all clf"].items["used"] == 300
+    assert by_name["all bpo"].items["used"] == 300 - len(tied)
+    assert sum(by_name["all bpo"].items["left_out"].values()) == len(tied)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +352,7 @@ def test_route_cli_end_to_end(real_run: Path, cli_run):
     assert "LLM tier (smollm2)" in result.stdout
     text = (real_run / "routing.yaml").read_text()
     doc = yaml.safe_load(text)
-    assert next(iter(doc)) == "schema_version" and doc["schema_version"] == 1
+    assert next(iter(doc)) == "schema_version" and doc["schema_version"] == 2
     assert {"run_id", "status", "targets", "confidence", "seed", "split", "daily_volume",
             "policies"} <= doc.keys()
     assert doc["seed"] == 3 and doc["daily_volume"] == 5000
@@ -353,17 +360,21 @@ def test_route_cli_end_to_end(real_run: Path, cli_run):
     pol = doc["policies"][0]
     assert pol["policy"] == "hate_speech" and pol["violating"] == ["hate"]
     assert {"status", "recommendation", "plan", "baselines", "thresholds", "frontier", "slices",
-            "qa_request", "items", "tier_verdicts"} <= pol.keys()
+            "qa_request", "items", "tier_verdicts", "prevalence", "golden_set_prevalence",
+            "family_wise", "tried"} <= pol.keys()
     plan = pol["plan"]
-    assert {"tiers", "expected", "target_checks", "meets_targets"} <= plan.keys()
+    assert {"tiers", "expected", "production", "target_checks", "verdict", "items"} <= plan.keys()
+    for check in plan["target_checks"]:
+        assert check["verdict"] in ("guaranteed", "meets_point_estimate", "misses", "not_judged")
     assert {"cost_per_decision_usd", "cost_per_day_usd", "human_hours_per_day", "violating_precision",
             "violating_recall"} <= plan["expected"].keys()
     assert {b["name"] for b in pol["baselines"]} == {"all smollm2", "all tfidf", "all raters"}
     # per-rater rows are not tiers
     assert not any("/" in t["decider"] for t in pol["thresholds"])
-    assert pol["items"]["calibration"] + pol["items"]["validation"] == pol["items"]["used"]
+    assert pol["items"]["calibration"] + pol["items"]["validation"] == pol["items"]["graded"]
     md = (real_run / "routing.md").read_text()
     assert md.startswith("# Routing plan") and "QA request" in md and "Sign-off" in md
+    assert "No production prevalence is stated" in md and "Holm" in md
 
 
 @pytest.mark.slow
@@ -440,3 +451,23 @@ def test_bad_targets_raise_typed_errors(tmp_path):
         from evalharness.routing_plan import _apply_overrides
 
         _apply_overrides(RoutingTargets(), {"precision": 0.9})
+
+
+def test_a_sampling_design_gives_estimates_never_guarantees():
+    from evalharness.targets import SamplingDesign
+
+    rows = _synthetic_run(2000)
+    for d in rows:
+        d.meta["source"] = "report" if int(d.item_id[1:]) % 2 else "random"
+    data = build_policy_data(rows, policy="hate_speech", labels=LABELS, violating=["hate"])
+    design = SamplingDesign(stratum="source", population_shares={"report": 0.1, "random": 0.9})
+    r = route_policy(data, RoutingTargets(precision_target=0.85, recall_target=0.85),
+                     sampling=design)
+    assert r.status != "plan_meets_targets" and r.sampling["stratum"] == "source"
+    assert all(c.verdict != "guaranteed" for c in r.plan.claims())
+    assert r.plan.production is not None and r.plan.production.basis == "sampling"
+    assert "estimates only: no exact test covers such weights" in r.recommendation
+    # a stated prevalence takes precedence over the design, and can be guaranteed again
+    r = route_policy(data, RoutingTargets(precision_target=0.85, recall_target=0.85),
+                     sampling=design, prevalence=PolicyPrevalence(overall=0.35))
+    assert r.sampling is None and r.status == "plan_meets_targets"

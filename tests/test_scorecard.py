@@ -20,7 +20,7 @@ from evalharness.agreement import alpha_interval, human_agreement, newcombe_diff
 from evalharness.bootstrap import alpha_bootstrap, score_bootstrap
 from evalharness.records import Decision
 from evalharness.rundir import RunDir
-from evalharness.scorecard import paired_difference, score_quality
+from evalharness.scorecard import build_metrics, paired_difference, score_quality
 
 from conftest import SOUTH
 
@@ -284,3 +284,60 @@ def test_fixture_scores_match_sklearn(report_run):
 def test_docstring_examples(module):
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0
+
+
+def _row(item: str, decider: str, kind: str, label: str, gold: str | None) -> Decision:
+    return Decision(item_id=item, policy="hate_speech", decider=decider, decider_kind=kind,
+                    label=label, outcome="ok", gold=gold)
+
+
+def test_human_and_machine_are_compared_on_the_same_items_and_the_same_gold():
+    # 20 items. The human tier is graded leave-one-out: on 5 items the other raters tied (no
+    # gold), and on item i19 their majority ("none") differs from QA gold ("hate").
+    rows = []
+    for i in range(20):
+        qa = "hate" if i % 2 else "none"
+        human_gold = None if i < 5 else ("none" if i == 19 else qa)
+        machine = qa if (i < 5 or i >= 8) else ("none" if qa == "hate" else "hate")
+        rows.append(_row(f"i{i}", "clf", "classic", machine, qa))
+        rows.append(_row(f"i{i}", "raters", "human", human_gold or qa, human_gold))
+    metrics = build_metrics("r", rows, {"hate_speech": ["hate", "none"]})
+    by = {r.decider: r for r in metrics.results}
+    # each decider's own row: the machine on all 20 (QA gold), the human tier on its 15
+    assert (by["clf"].n, by["raters"].n, by["raters"].n_no_gold) == (20, 15, 5)
+    # ranked on the 15 items both can be graded on, against the human tier's gold: raters 15/15,
+    # clf 11/15 (i5-i7 wrong, and i19 — right by QA gold, wrong by the raters' gold)
+    assert by["raters"].best == "point_estimate" and by["clf"].best is None
+    d = by["clf"].accuracy_vs_best
+    assert d.reference == "raters" and d.n == 15
+    assert (d.only_this_right, d.only_reference_right) == (0, 4)
+    assert d.difference.value == pytest.approx(11 / 15 - 1)
+    assert d.n_left_out == 5 and "the other raters tied" in d.left_out_reason
+
+
+def _three(wrong_every: dict[str, int], n: int = 200) -> list[Decision]:
+    """Deciders that get every item right except every k-th (``k = wrong_every[name]``)."""
+    rows = []
+    for i in range(n):
+        gold = "hate" if i % 2 else "none"
+        other = "none" if gold == "hate" else "hate"
+        for name, k in wrong_every.items():
+            rows.append(_row(f"i{i}", name, "classic", other if k and i % k == 0 else gold, gold))
+    return rows
+
+
+def test_best_is_significant_only_when_ahead_of_every_other_after_holm():
+    labels = {"hate_speech": ["hate", "none"]}
+    # good is always right; close is wrong on 8 items (McNemar p = 2 * 0.5**8 = 0.0078), bad on
+    # 67 (p ~ 1e-20). Holm: the smaller p is compared with 0.05/2, the larger with 0.05 (its
+    # adjusted p stays 0.0078): good is significantly ahead of both
+    by = {r.decider: r for r in build_metrics("r", _three({"good": 0, "close": 25, "bad": 3}),
+                                              labels).results}
+    assert by["good"].best == "significant"
+    assert by["close"].accuracy_vs_best.p_holm == pytest.approx(2 * 0.5 ** 8)
+    assert by["bad"].accuracy_vs_best.p_holm == pytest.approx(2 * by["bad"].accuracy_vs_best.p_value)
+    assert by["close"].accuracy_vs_best.significant and by["bad"].accuracy_vs_best.significant
+    # close wrong on only 2 items (p = 0.5): good is merely the highest point estimate
+    by = {r.decider: r for r in build_metrics("r", _three({"good": 0, "close": 100}),
+                                              labels).results}
+    assert by["good"].best == "point_estimate" and not by["close"].accuracy_vs_best.significant

@@ -293,3 +293,28 @@ EVAL_CONFIGS = [p for p in sorted((REPO / "configs").glob("*.yaml")) if "golden_
 def test_shipped_configs_validate(config, cli_run):
     result = cli_run("validate", config)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("extra, needles", [
+    ({"prevalence": {"hate_speech": 1.5}}, ["prevalence.hate_speech", "strictly between 0 and 1"]),
+    ({"prevalence": {"spam_scam": 0.1}}, ["prevalence", "no policy ['spam_scam']"]),
+    ({"prevalence": {"hate_speech": {"overall": 0.01, "slices": {"target": {"x": 0}}}}},
+     ["prevalence.hate_speech.slices.target.x"]),
+    ({"prevalence": {"hate_speech": 0.01},
+      "sampling": {"stratum": "split", "population_shares": {"test": 1.0}}},
+     ["either prevalence", "not both"]),
+    ({"sampling": {"stratum": "split", "population_shares": {"test": 0.5, "dev": 0.4}}},
+     ["sampling", "sum to 1"]),
+    ({"sampling": {"stratum": "split", "population_shares": {"dev": 1.0}}},
+     ["meta.split", "item m01", "population_shares does not list", "listed: ['dev']"]),
+    ({"routing": {"prevalence": {"hate_speech": 0.01}}}, ["routing.prevalence", "top level"]),
+])
+def test_bad_prevalence_or_sampling_is_one_line(extra, needles, write_config, cli_run):
+    _assert_one_clean_error(cli_run("validate", write_config(mini_config(**extra))), *needles)
+
+
+def test_prevalence_and_sampling_validate(write_config, cli_run):
+    for extra in ({"prevalence": {"hate_speech": {"overall": 0.01, "slices": {"target": {"x": 0.2}}}}},
+                  {"sampling": {"stratum": "split", "population_shares": {"test": 1.0}}}):
+        result = cli_run("validate", write_config(mini_config(**extra)))
+        assert result.exit_code == 0, result.output

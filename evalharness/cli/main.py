@@ -111,13 +111,14 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
 
 def _print_estimate(estimate: "api.RunEstimate") -> None:
     click.echo("| decider | model | decisions | calls | cached | prompt tokens (est.) "
-               "| completion tokens (est.) | cost (est.) |")
-    click.echo("|---|---|---|---|---|---|---|---|")
+               "| completion tokens (est.) | cost (est.) | priced by |")
+    click.echo("|---|---|---|---|---|---|---|---|---|")
     for r in estimate.rows:
         click.echo(f"| {r.decider} | {r.model} | {r.decisions} | {r.calls} | {r.cached} "
-                   f"| {r.prompt_tokens} | {r.completion_tokens} | ${r.cost_usd:.4f} |")
-    click.echo(f"dry run: {estimate.calls} model calls, about ${estimate.cost_usd:.4f}; "
-               "nothing was called")
+                   f"| {r.prompt_tokens} | {r.completion_tokens} | ${r.cost_usd:.4f} | {r.basis} |")
+    click.echo(f"dry run: {estimate.calls} model calls, about ${estimate.run_cost_usd:.4f} to "
+               f"run; all deciders' decisions together cost ${estimate.cost_usd:.4f} (humans at "
+               "their hourly rate); nothing was called")
 
 
 @cli.command()

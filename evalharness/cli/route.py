@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..routing_plan import ROUTING_YAML, load_targets, recommend_tiers, summary_lines
 from .main import RUN_DIR_PATH, cli
 
@@ -29,13 +30,18 @@ _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)
 @click.option("--seed", type=int, help="Seed of the calibration/validation split. Default 0.")
 @click.option("--calibration-share", type=_RATE, metavar="S",
               help="Share of items that choose thresholds; the rest check them. Default 0.5.")
+@click.option("--prevalence", "prevalence", multiple=True, metavar="[POLICY=]P",
+              help="Production share of violating items, for every policy (P) or one "
+                   "(POLICY=P; repeat the flag). Every rate, volume, cost and QA size is then "
+                   "estimated at it. Default: the run config's prevalence:, else the golden set's.")
 @click.option("--decider", "deciders", multiple=True, metavar="NAME",
               help="Only these deciders may be tiers (repeat the flag). Default: all.")
 @click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path),
               metavar="FILE",
               help="YAML file of routing targets (per-policy, per-label and per-slice targets, "
                    "cost overrides); replaces the run config's routing: block. Flags override it.")
-def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...], **flags: object) -> None:
+def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...],
+          prevalence: tuple[str, ...], **flags: object) -> None:
     """Recommend which tier (classic, LLM, human site) takes which cases of each policy of RUN_DIR.
 
     Thresholds are chosen on a seeded calibration split and checked on the validation split;
@@ -48,8 +54,23 @@ def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...], *
     overrides = {k: v for k, v in flags.items() if v is not None}
     if deciders:
         overrides["deciders"] = list(deciders)
+    if prevalence:
+        overrides["prevalence"] = _prevalence(prevalence)
     plan = recommend_tiers(run_dir, targets, **overrides)
     for line in summary_lines(plan):
         click.echo(line)
     click.echo(f"sign-off: {run_dir / 'routing.md'}")
     click.echo(str(run_dir / ROUTING_YAML))
+
+
+def _prevalence(values: tuple[str, ...]) -> dict[str, object]:
+    """``0.01`` (every policy: key ``*``) or ``hate_speech=0.01``, as given (checked later)."""
+    out: dict[str, object] = {}
+    for value in values:
+        policy, sep, share = value.rpartition("=")
+        try:
+            out[policy if sep else "*"] = float(share)
+        except ValueError:
+            raise UsageError(f"--prevalence {value!r} is not a share", field="--prevalence",
+                             fix="give P or POLICY=P with P between 0 and 1, e.g. 0.01") from None
+    return out

@@ -91,8 +91,14 @@ def check_prompt_variant(policies: Sequence[Policy], variant: str, decider: str)
             )
 
 
+FATAL_STATUS = frozenset({401, 403, 404})
+"""Authentication, permission and not-found answers: every further call would fail the same way,
+so the run stops instead of recording one error per item."""
+
+
 class CallError(Exception):
-    """One failed model call: retryable (429, 5xx, timeout, connection, malformed body) or not."""
+    """One failed model call: retryable (429, 5xx, timeout, connection, malformed body) or not;
+    ``fatal`` (401, 403, 404) when no call to this endpoint can succeed."""
 
     def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
                  status: int | None = None) -> None:
@@ -100,6 +106,10 @@ class CallError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+
+    @property
+    def fatal(self) -> bool:
+        return self.status in FATAL_STATUS
 
     @property
     def rate_limited(self) -> bool:

@@ -270,6 +270,7 @@ class ChatLlm(ModelDecider):
 
     async def _call_litellm(self, params: dict[str, Any]) -> dict[str, Any]:
         import litellm
+        import openai
 
         litellm.suppress_debug_info = True
         try:
@@ -284,6 +285,9 @@ class ChatLlm(ModelDecider):
             status = getattr(exc, "status_code", None)
             raise CallError(f"{type(exc).__name__}: {exc}", retryable=True, status=status,
                             retry_after=CallError.retry_after_of(headers)) from None
+        except openai.APIStatusError as exc:  # litellm's auth, permission, not-found, bad request
+            raise CallError.from_status(exc.status_code, f"{type(exc).__name__}: {exc}",
+                                        exc.response.headers if exc.response is not None else {}) from None
         except litellm.APIError as exc:
             status = getattr(exc, "status_code", None)
             raise CallError(f"{type(exc).__name__}: {exc}", status=status,

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..history import history_svg, run_history
-from ..records import Manifest, MetricsFile
+from ..production import run_prevalence, run_sampling
+from ..records import Decision, Manifest, MetricsFile
 from ..rootcause import root_causes
 from ..rundir import RunDir, write_atomic
 from ..scorecard import build_metrics
 from .html import render_html
 from .markdown import render_markdown
 
-__all__ = ["write_report", "render_html", "render_markdown"]
+__all__ = ["render_html", "render_markdown", "report_run", "write_report"]
 
 
 def write_report(run_dir: Path | str) -> MetricsFile:
@@ -22,14 +23,18 @@ def write_report(run_dir: Path | str) -> MetricsFile:
     and, for item texts, ``items.jsonl``). The same folder always gives the same bytes.
     """
     run = RunDir(Path(run_dir))
-    manifest = run.read_manifest()
-    decisions = run.read_decisions()
+    return report_run(run, run.read_manifest(), run.read_decisions())
+
+
+def report_run(run: RunDir, manifest: Manifest, decisions: list[Decision]) -> MetricsFile:
+    """:func:`write_report` for a run whose manifest and decisions are already read."""
     items = run.read_items()
     labels = {pid: info.labels for pid, info in manifest.policies.items()}
     violating = {pid: info.violating for pid, info in manifest.policies.items()}
     metrics = build_metrics(manifest.run_id, decisions, labels, manifest.slice_by,
                             violating=violating,
-                            decider_order=[str(d.get("name")) for d in manifest.deciders])
+                            decider_order=[str(d.get("name")) for d in manifest.deciders],
+                            prevalence=run_prevalence(manifest), sampling=run_sampling(manifest))
     causes = root_causes(metrics, decisions, items, manifest)
     run.write_metrics(metrics)
     write_atomic(run.file("report.md"), render_markdown(metrics, manifest, causes))
@@ -42,6 +47,9 @@ def history_charts(run: RunDir, manifest: Manifest) -> dict[str, str]:
     """Per policy, a chart of accuracy over this run and the earlier complete runs in the same
     results folder (only where there are at least two). Later runs are left out, so rebuilding an
     old report gives the same bytes."""
+    earlier = [p for p in run.path.parent.iterdir() if p != run.path and (p / "manifest.json").exists()]
+    if not earlier:  # a chart needs two runs
+        return {}
     history = run_history(run.path.parent)
     charts = {}
     for policy in manifest.policies:

@@ -12,6 +12,7 @@ from ..compare import (
     MetricDelta,
     PolicyComparison,
 )
+from ..gate import GateResult
 from ..records import Interval
 from .markdown import fmt_interval, fmt_seconds, fmt_usd, md_escape
 
@@ -112,6 +113,8 @@ def compare_markdown(result: CompareResult, *, limit: int = COMMENT_LIMIT) -> st
         lines += ["### Failed checks", ""]
         lines += [f"- {md_escape(c.line())}" for c in gate.failures]
         lines.append("")
+    if gate is not None:
+        lines += _gate_checks(gate)
     for pc in result.policies:
         lines += [f"### {md_escape(pc.policy)}", "", _policy_line(pc), ""]
         header = ["decider", "n", "accuracy base → cand", "Δ accuracy",
@@ -152,13 +155,48 @@ def compare_markdown(result: CompareResult, *, limit: int = COMMENT_LIMIT) -> st
     return text
 
 
+def _gate_checks(gate: GateResult) -> list[str]:
+    """Every metric check of the gate: the test, the bound, and the smallest drop it detects."""
+    checks = [c for c in gate.checks if c.check in ("floor", "max_drop", "max_invalid_rate")]
+    if not checks:
+        return []
+    rows = []
+    for c in checks:
+        limit = "–" if c.threshold is None else f"{c.threshold:g}"
+        what = {"floor": "≥ floor", "max_drop": "drop ≤", "max_invalid_rate": "≤"}[c.check]
+        rows.append([
+            md_escape(" · ".join(x for x in (c.policy, c.decider) if x)),
+            metric_name(c.metric or "", md_escape(c.label) if c.label else None),
+            f"{what} {limit}", "–" if c.bound is None else f"{c.bound:+.3f}"
+            if c.check == "max_drop" else f"{c.bound:.3f}",
+            "–" if c.detectable_drop is None else f"{c.detectable_drop:.3f} (n={c.n})"
+            + (" ⚠ underpowered" if c.underpowered else ""),
+            ("skipped" if c.skipped else "✅" if c.passed else "❌")
+            + ("" if c.test != "point_estimate" else " (point estimate)"),
+        ])
+    flagged = [c for c in checks if c.underpowered]
+    out = [f"<details{' open' if flagged else ''}><summary>Gate checks ({len(checks)}): one-sided "
+           f"bounds at the gate's level; detectable drop at 80% power"
+           + (f" — {len(flagged)} underpowered" if flagged else "") + "</summary>", ""]
+    out += _table(["policy · decider", "metric", "check", "bound", "detectable drop", "result"],
+                  rows)
+    out += ["", "A drop check passes only when the one-sided bound of the drop is below the "
+            "allowed drop (non-inferiority); ⚠ marks an allowed drop smaller than the drop the "
+            "check can detect at its n, which then fails unchanged candidates too often.", "",
+            "</details>", ""]
+    return out
+
+
 def _decider_details(dc: DeciderComparison) -> list[str]:
     lines = [f"<details><summary>{md_escape(dc.policy)} · {md_escape(dc.decider)}: every metric "
              f"and {dc.flips.changed} changed decisions</summary>", ""]
     rows = [[metric_name(d.metric, md_escape(d.label) if d.label else None),
-             _fmt_value(d.metric, d.base), _fmt_value(d.metric, d.candidate), _fmt_diff(d)]
+             _fmt_value(d.metric, d.base), _fmt_value(d.metric, d.candidate), _fmt_diff(d),
+             "–" if d.drop_bound is None else f"{d.drop_bound:+.3f}",
+             "–" if d.detectable_drop is None else f"{d.detectable_drop:.3f}"]
             for d in dc.deltas]
-    lines += _table(["metric", "base", "candidate", "Δ [interval]"], rows)
+    lines += _table(["metric", "base", "candidate", "Δ [interval]", "drop ≤ (one-sided)",
+                     "detectable drop"], rows)
     lines.append("")
     if dc.flips.transitions:
         rows = [[md_escape(t.gold), md_escape(t.base), md_escape(t.candidate), str(t.n),

@@ -9,6 +9,7 @@ carries a Content-Security-Policy that forbids any network access and allows onl
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +22,8 @@ from ..records import OUTCOMES_NOT_OK, Interval, Manifest, MetricRow, MetricsFil
 from ..rootcause import MIN_SLICE_ITEMS, PolicyCauses
 from . import charts
 from .markdown import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
-from .views import HUMAN_KINDS, PolicyView, assumed_seconds, n_judgments, not_ok, policy_views
+from .views import (HUMAN_KINDS, PolicyView, all_errors, assumed_seconds, golden_prevalence,
+                    n_judgments, not_ok, policy_views)
 
 TEXT_LIMIT = 400
 """Characters of item text shown before the "full text" toggle."""
@@ -97,6 +99,12 @@ def _asset(name: str) -> str:
 
 
 @cache
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    """The report template, compiled once per process."""
+    return _environment().from_string(_asset("report.html.j2"))
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         autoescape=True,
@@ -129,8 +137,7 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
     ``history`` maps a policy to an SVG of its metrics across runs (already escaped)."""
     views = policy_views(metrics, manifest, causes)
     script = _asset("report.js")
-    template = _environment().from_string(_asset("report.html.j2"))
-    return template.render(
+    return _template().render(
         manifest=manifest,
         title=str(manifest.config.get("name", manifest.run_id)),
         views=views,
@@ -141,6 +148,8 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
         csp=_csp(script),
         HUMAN_KINDS=HUMAN_KINDS,
         not_ok=not_ok,
+        all_errors=all_errors,
+        golden_prevalence=golden_prevalence,
         n_judgments=n_judgments,
         assumed_seconds=assumed_seconds,
         outcomes_not_ok=OUTCOMES_NOT_OK,

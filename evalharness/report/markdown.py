@@ -21,6 +21,8 @@ from ..records import (
 from ..rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
 from .views import (
     HUMAN_KINDS,
+    all_errors,
+    golden_prevalence,
     PolicyView,
     assumed_seconds,
     n_judgments,
@@ -107,7 +109,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _vs_best(d: Difference | None, row: MetricRow, best: MetricRow | None) -> str:
     if d is None:
-        return "best" if best is not None and row is best else "–"
+        if best is None or row is not best:
+            return "–"
+        return ("best (significantly ahead of every other)" if row.best == "significant"
+                else "highest (point estimate)")
     mark = " *" if d.significant else ""
     return f"{fmt_signed(d.difference)} vs {md_escape(d.reference)}{mark}"
 
@@ -123,6 +128,9 @@ def _outcomes(row: MetricRow) -> str:
     bad = not_ok(row)
     if not bad:
         return "all ok"
+    if all_errors(row):
+        return "all errors" if set(bad) == {"error"} else "no ok decision (" + \
+            ", ".join(f"{n} {o}" for o, n in bad.items()) + ")"
     return ", ".join(f"{n} {o}" for o, n in bad.items())
 
 
@@ -164,9 +172,45 @@ def summary_lines(metrics: MetricsFile, manifest: Manifest,
                 fmt_seconds(r.latency_p50_s),
             ])
     lines = _table(header, table)
-    lines += ["", "\\* the 95% paired-bootstrap interval of the difference excludes 0."]
+    lines += ["", "Δ vs best: on the items both decided, against one gold (a human tier's "
+              "leave-one-out gold when one side is human). \\* significant: exact McNemar test, "
+              "Holm-adjusted over the comparisons with the best, below 0.05. The best is "
+              "\"highest (point estimate)\" unless it is significantly ahead of every other."]
+    lines += _prevalence_note(views, manifest)
     for v in views:
         lines += [""] + [f"- {line}" for line in _findings(v)]
+    return lines
+
+
+def _prevalence_note(views: list[PolicyView], manifest: Manifest) -> list[str]:
+    """Which prevalence the numbers are at, and the rates at production prevalence when stated."""
+    lines = []
+    for v in views:
+        stated = [r for r in v.overall if r.production is not None]
+        golden = golden_prevalence(v)
+        if not stated:
+            lines += ["", f"**{md_escape(v.policy)}**: no production prevalence is stated, so "
+                      f"every number here is at this golden set's prevalence ({golden} "
+                      "violating), not production's. Set `prevalence:` in the config."]
+            continue
+        p = stated[0].production
+        assert p is not None
+        if p.basis == "sampling":
+            lines += ["", f"**{md_escape(v.policy)} in the sampled population** (design weights "
+                      f"of the config's `sampling:`; estimated prevalence {p.prevalence:.2%}, this "
+                      f"golden set has {golden}; stratified-bootstrap intervals, estimates rather "
+                      "than guarantees): what each decider delivers in production.", ""]
+        else:
+            lines += ["", f"**{md_escape(v.policy)} at production prevalence {p.prevalence:.2%}** "
+                      f"(stated in the config; this golden set has {golden}): what each decider "
+                      "delivers in production.", ""]
+        lines += _table(["decider", "precision of violating calls", "recall", "accuracy",
+                         "share of traffic called violating"],
+                        [[md_escape(r.decider), fmt_interval(r.production.violating_precision),
+                          fmt_interval(r.production.violating_recall),
+                          fmt_interval(r.production.accuracy),
+                          fmt_interval(r.production.violating_called, 3)]
+                         for r in stated if r.production is not None])
     return lines
 
 
@@ -191,11 +235,22 @@ def _findings(v: PolicyView) -> list[str]:
     if v.best is not None and len(v.overall) > 1:
         worse = [r.decider for r in v.overall
                  if r.accuracy_vs_best and r.accuracy_vs_best.significant]
+        what = ("best, significantly ahead of every other decider" if v.best.best == "significant"
+                else "highest accuracy (a point estimate: not significantly ahead of every other)")
         out.append(
-            f"{name}: most accurate {md_escape(v.best.decider)} {fmt_interval(v.best.accuracy)}; "
+            f"{name}: {what}: {md_escape(v.best.decider)} {fmt_interval(v.best.accuracy)}; "
             + (f"significantly less accurate: {', '.join(map(md_escape, worse))}."
                if worse else "the others are not significantly different.")
         )
+    for r in v.overall:
+        d = r.accuracy_vs_best
+        if d is not None and d.n_left_out:
+            out.append(f"{name}: {md_escape(r.decider)} vs {md_escape(d.reference)} is compared on "
+                       f"{d.n} items; {d.n_left_out} left out of that comparison only "
+                       f"({md_escape(d.left_out_reason or '')}).")
+        if all_errors(r):
+            out.append(f"{name}: {md_escape(r.decider)}: all errors — no decision to grade; it "
+                       "is never ranked.")
     return out
 
 
@@ -240,10 +295,12 @@ def _deciders(v: PolicyView) -> list[str]:
     return [
         "### Deciders", "",
         *_table(header, rows), "",
-        "Δ vs best: this decider's accuracy minus the most accurate one's, over the items graded "
-        "for both, with a paired bootstrap interval (same resampled items for both) and the exact "
-        "McNemar test on the items only one of them got right. Raters are graded against the "
-        "majority of the other raters, models against QA gold.", "",
+        "Δ vs best: this decider's accuracy minus the most accurate one's, on the items both "
+        "decided and against one gold — the human tier's leave-one-out gold (the majority of the "
+        "other raters) when either side is the human tier, else QA gold; items without such a "
+        "gold are left out of that comparison only. Paired bootstrap interval (same resampled "
+        "items for both) and the exact McNemar test on the items only one of them got right, "
+        "Holm-adjusted over the comparisons with the best.", "",
     ]
 
 

@@ -55,10 +55,7 @@ def policy_views(
         for r in policy_rows:
             if r.slice is not None:
                 slices[r.slice.key].append(r)
-        refs = {r.accuracy_vs_best.reference for r in overall if r.accuracy_vs_best}
-        best = next((r for r in overall if r.decider in refs), None)
-        if best is None and len(overall) == 1:
-            best = overall[0]
+        best = next((r for r in overall if r.best is not None), None)
         views.append(PolicyView(
             policy=policy,
             info=manifest.policies.get(policy),
@@ -70,6 +67,21 @@ def policy_views(
             labels=overall[0].labels if overall else [],
         ))
     return views
+
+
+def golden_prevalence(v: PolicyView) -> str:
+    """Share of the policy's graded items whose gold is violating, on this golden set."""
+    row = next((r for r in v.overall if r.n), None)
+    if row is None or v.info is None:
+        return "unknown"
+    viol = sum(sum(counts) for label, counts in zip(row.labels, row.confusion)
+               if label in v.info.violating)
+    return f"{viol / row.n:.0%}"
+
+
+def all_errors(row: MetricRow) -> bool:
+    """No decision of the row is ok (every one failed, was refused or could not be read)."""
+    return row.n > 0 and row.outcomes.get("ok", 0) == 0
 
 
 def not_ok(row: MetricRow) -> dict[str, int]:

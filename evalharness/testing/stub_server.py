@@ -33,7 +33,9 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``
   ``t`` (epoch s), ``path``, ``item``, ``text``, ``marker``, ``fault``, ``status`` (null if
   aborted), ``answer`` (``label``/``refusal``/``offlabel``/``badjson``/``upstream``), ``latency_s``.
 
-What a completion request goes through, in order: the body is checked (bad JSON, ``stream: true``,
+What a completion request goes through, in order: the key (``api_key``: anything else gets 401,
+quoting the key sent, as providers do) and the model (``require_model``: another name gets 404);
+the body is checked (bad JSON, ``stream: true``,
 an unsupported ``response_format`` → 400, no fault attempt counted); the global rate limit
 (``rate_limit_rps``, 429 + ``Retry-After``); the per-item faults (:mod:`.faults`: marker words in
 the item text); ``latency_s``; then the answer from :class:`.stub_model.StubModel`, or in proxy
@@ -95,6 +97,8 @@ class _Stub:
         rate_limit_burst: float | None,
         upstream: str | None,
         upstream_timeout_s: float,
+        api_key: str | None = None,
+        require_model: bool = False,
     ) -> None:
         if latency_s < 0 or hang_s < 0:
             raise ValueError("latency_s and hang_s must be >= 0")
@@ -111,6 +115,9 @@ class _Stub:
         self.retry_after_s = retry_after_s
         self.upstream = _v1_base(upstream) if upstream else None
         self.upstream_timeout_s = upstream_timeout_s
+        self.api_key = api_key
+        self.require_model = require_model
+        self.model_id = model
         self._session: ClientSession | None = None
         self._stopping: asyncio.Event | None = None
         self._lock = threading.Lock()
@@ -289,6 +296,14 @@ class _Stub:
                         request: web.Request) -> tuple[web.Response, str | None]:
         if not isinstance(body, dict):
             return _error(400, "the request body must be a JSON object"), None
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.api_key is not None and given != self.api_key:
+            # like the real thing, the message quotes the key that was sent
+            return _error(401, f"Incorrect API key provided: {given}. You can find your API key "
+                          "in your account settings.", code="invalid_api_key"), None
+        if self.require_model and body.get("model") != self.model_id:
+            return _error(404, f"The model `{body.get('model')}` does not exist or you do not "
+                          "have access to it.", code="model_not_found"), None
         try:
             if self.upstream:
                 if body.get("stream"):
@@ -444,6 +459,8 @@ class StubServer:
         upstream: str | None = None,
         upstream_timeout_s: float = 300.0,
         host: str = "127.0.0.1",
+        api_key: str | None = None,
+        require_model: bool = False,
     ) -> None:
         self._stub = _Stub(
             latency_s=latency_s, violating_words=violating_words,
@@ -451,7 +468,7 @@ class StubServer:
             offlabel_word=offlabel_word, confidence=confidence, model=model,
             fault_times=fault_times, faults=faults, hang_s=hang_s, retry_after_s=retry_after_s,
             rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst, upstream=upstream,
-            upstream_timeout_s=upstream_timeout_s,
+            upstream_timeout_s=upstream_timeout_s, api_key=api_key, require_model=require_model,
         )
         self.host = host
         self._port = port

@@ -1,0 +1,125 @@
+"""Candidate thresholds on calibration items: the one threshold-selection path of routing.
+
+A decider with ``scores`` gives ``P(violating)``. Auto-action takes items with ``P >= t``;
+auto-clear takes items with ``P <= t``. On calibration items a threshold is *eligible* when its
+targets hold there with a margin (bounds at :meth:`PolicyGoals.selection_level`), so that it is
+likely to hold again on validation items. Eligibility only decides what is tried: every claim is
+then tested on validation items (:mod:`.claims`), so the screening may use a fast approximation —
+at production prevalence the Katz log interval for the ratio of two proportions, with 0.5 added
+to every count — without touching the guarantee.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..stats.binomial import lower_bounds, upper_bounds
+from ..stats.strata import Prevalence
+from .goals import PolicyGoals
+
+__all__ = ["action_candidates", "clear_candidates", "spread"]
+
+Candidate = tuple[float, int, int]
+"""``(threshold, items taken, violating items among them)``."""
+
+
+def _sorted_counts(p: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]
+]:
+    """Scored items' P sorted ascending, its unique values, and prefix counts of violating items
+    (``prefix[i]`` = violating items among the ``i`` lowest scores)."""
+    keep = np.isfinite(p)
+    order = np.argsort(p[keep], kind="stable")
+    ps, ys = p[keep][order], y[keep][order]
+    prefix = np.concatenate([[0], np.cumsum(ys, dtype=np.intp)])
+    return ps, np.unique(ps), prefix
+
+
+def _weighted_share(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],
+                    w: Prevalence, level: float, side: str) -> NDArray[np.float64]:
+    """Screening bound of the violating share among ``n`` taken items of which ``k`` violating,
+    at prevalence weights: Katz log interval of ``r = (other/n_o) / (violating/n_v)``."""
+    n_v, n_o = sizes
+    wv, wo = w.weights
+    xv, xo = k + 0.5, n - k + 0.5
+    ratio = (xo / (n_o + 0.5)) / (xv / (n_v + 0.5))
+    se = np.sqrt(1 / xo - 1 / (n_o + 0.5) + 1 / xv - 1 / (n_v + 0.5))
+    z = NormalDist().inv_cdf(level)
+    r = ratio * np.exp(z * se if side == "lower" else -z * se)
+    return 1 / (1 + wo / wv * r)
+
+
+def _share_point(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],
+                 w: Prevalence | None) -> NDArray[np.float64]:
+    if w is None:
+        return k / np.maximum(n, 1)
+    n_v, n_o = max(sizes[0], 1), max(sizes[1], 1)
+    a = w.weights[0] * k / n_v
+    b = w.weights[1] * (n - k) / n_o
+    return a / np.maximum(a + b, 1e-300)
+
+
+def action_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
+                      sizes: tuple[int, int]) -> list[Candidate]:
+    """Eligible auto-action thresholds, most items first. ``p``, ``y``: scores and gold
+    (violating) of the items that reach the step; ``sizes``: violating and other items of the
+    whole split (what prevalence weights scale)."""
+    if goals.precision is None:
+        return []
+    ps, uniq, prefix = _sorted_counts(p, y)
+    if ps.size == 0:
+        return []
+    start = np.searchsorted(ps, uniq, side="left")
+    n = (ps.size - start).astype(np.float64)
+    k = (prefix[-1] - prefix[start]).astype(np.float64)
+    w = goals.weights()
+    level = goals.selection_level(goals.typical_claims)
+    point = _share_point(k, n, sizes, w)
+    bound = (lower_bounds(k, n, level) if w is None
+             else _weighted_share(k, n, sizes, w, level, "lower"))
+    ok = (point >= goals.precision) & (bound >= goals.precision)
+    return [(float(t), int(ni), int(ki)) for t, ni, ki in zip(uniq[ok], n[ok], k[ok])]
+
+
+def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
+                     sizes: tuple[int, int]) -> list[Candidate]:
+    """Eligible auto-clear thresholds, most items first: the violating share of cleared items
+    stays under the false-negative ceiling and (with a recall target) the share of the violating
+    items reaching the step that get cleared stays under ``1 - recall``. With neither target,
+    nothing is eligible."""
+    if goals.fn_ceiling is None and goals.recall is None:
+        return []
+    ps, uniq, prefix = _sorted_counts(p, y)
+    if ps.size == 0:
+        return []
+    stop = np.searchsorted(ps, uniq, side="right")
+    n = stop.astype(np.float64)
+    k = prefix[stop].astype(np.float64)
+    ok = np.ones(uniq.size, dtype=bool)
+    level = goals.selection_level(goals.typical_claims)
+    if goals.fn_ceiling is not None:
+        w = goals.weights()
+        point = _share_point(k, n, sizes, w)
+        bound = (upper_bounds(k, n, level) if w is None
+                 else _weighted_share(k, n, sizes, w, level, "upper"))
+        ok &= (point <= goals.fn_ceiling) & (bound <= goals.fn_ceiling)
+    if goals.recall is not None:
+        # violating items reaching the step include unscored ones: clearing loses recall of all
+        total = int(np.count_nonzero(y))
+        lost_max = 1 - goals.recall
+        ok &= (total > 0) & (k <= lost_max * total) & \
+            (upper_bounds(k, np.full_like(k, total), level) <= lost_max)
+    return [(float(t), int(ni), int(ki)) for t, ni, ki in
+            zip(uniq[ok][::-1], n[ok][::-1], k[ok][::-1])]
+
+
+def spread(cands: list[Candidate], points: int) -> list[float]:
+    """Up to ``points`` thresholds from eligible candidates (ordered most items first), always
+    including the one that takes the most items."""
+    if not cands or points <= 0:
+        return []
+    idx = sorted({int(round(x)) for x in np.linspace(0, len(cands) - 1, min(points, len(cands)))})
+    return [cands[i][0] for i in idx]

@@ -1,0 +1,117 @@
+"""One binomial proportion: exact one-sided bounds and p-values (scipy), Wilson intervals
+(statsmodels).
+
+The exact (Clopper–Pearson) bounds are the Beta quantiles that define them
+(``scipy.stats.beta.ppf``; the same numbers as ``scipy.stats.binomtest(...).proportion_ci``,
+which finds them by root search, a hundred times slower). A one-sided bound at level ``c`` meets a
+target exactly when the exact binomial test of that target rejects at ``1 - c``: the bounds are
+the inversion of the tests, so a claim may be checked either way (routing reports the bound,
+Holm's procedure needs the p-value).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+__all__ = ["clopper_pearson", "lower_bound", "lower_bounds", "p_greater", "p_less", "upper_bound",
+           "upper_bounds", "wilson"]
+
+
+def lower_bound(k: int, n: int, confidence: float) -> float:
+    """One-sided exact lower bound of ``k / n`` at ``confidence``; 0.0 when ``n == 0``.
+
+    ``scipy.stats.binomtest(k, n, alternative="greater").proportion_ci(confidence)``.
+
+    Examples
+    --------
+    All 20 of 20: the bound solves ``p ** 20 = 0.05``.
+
+    >>> round(lower_bound(20, 20, 0.95), 5)
+    0.86089
+    """
+    if n == 0 or k == 0:
+        return 0.0
+    return float(stats.beta.ppf(1 - confidence, k, n - k + 1))
+
+
+def upper_bound(k: int, n: int, confidence: float) -> float:
+    """One-sided exact upper bound of ``k / n`` at ``confidence``; 1.0 when ``n == 0``.
+
+    Examples
+    --------
+    >>> round(upper_bound(0, 20, 0.95), 5)
+    0.13911
+    """
+    if n == 0 or k == n:
+        return 1.0
+    return float(stats.beta.ppf(confidence, k + 1, n - k))
+
+
+def p_greater(k: int, n: int, target: float) -> float:
+    """Exact p-value of ``H0: rate <= target`` against ``rate > target``: ``P(X >= k)`` for
+    ``X ~ Binomial(n, target)`` (as ``scipy.stats.binomtest(..., alternative="greater")``); 1.0
+    with no items. Small p-values support the claim "the rate is above ``target``".
+
+    Examples
+    --------
+    >>> round(p_greater(19, 20, 0.8), 4)
+    0.0692
+    """
+    if n == 0:
+        return 1.0
+    return float(stats.binom.sf(k - 1, n, target))
+
+
+def p_less(k: int, n: int, target: float) -> float:
+    """Exact p-value of ``H0: rate >= target`` against ``rate < target``: ``P(X <= k)``; 1.0 with
+    no items."""
+    if n == 0:
+        return 1.0
+    return float(stats.binom.cdf(k, n, target))
+
+
+def lower_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> NDArray[np.float64]:
+    """:func:`lower_bound` for arrays of counts (the Beta quantile that defines it), for searches
+    over many thresholds; 0.0 where ``k == 0`` or ``n == 0``."""
+    k_arr = np.asarray(k, dtype=np.float64)
+    n_arr = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        out = stats.beta.ppf(1 - confidence, k_arr, n_arr - k_arr + 1)
+    return np.where((k_arr > 0) & (n_arr > 0), np.nan_to_num(out), 0.0)
+
+
+def upper_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> NDArray[np.float64]:
+    """:func:`upper_bound` for arrays of counts; 1.0 where ``k == n`` or ``n == 0``."""
+    k_arr = np.asarray(k, dtype=np.float64)
+    n_arr = np.asarray(n, dtype=np.float64)
+    return 1.0 - lower_bounds(n_arr - k_arr, n_arr, confidence)
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Two-sided exact interval of ``k / n``; None when ``n == 0`` (undefined)."""
+    if n == 0:
+        return None
+    tail = (1 + confidence) / 2
+    return lower_bound(k, n, tail), upper_bound(k, n, tail)
+
+
+def wilson(k: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Two-sided Wilson score interval of ``k / n`` (statsmodels ``proportion_confint``); None
+    when ``n == 0``.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in wilson(8, 10)]
+    [0.4902, 0.9433]
+    """
+    if n == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
+    return max(0.0, float(low)), min(1.0, float(high))
