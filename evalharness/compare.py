@@ -383,9 +383,10 @@ def _paired_outcome(metric: str, j: int | None, t: NDArray[np.intp], p: NDArray[
 
 
 def _drop_evidence(metric: str, j: int | None, codes: Sequence[NDArray[np.intp]], n_labels: int,
-                   diff: Interval, higher: bool, *, alpha: float, power: float,
+                   defined: bool, higher: bool, *, alpha: float, power: float,
                    n_resamples: int, stat: Callable[..., float], seed: int) -> dict[str, Any]:
-    """The one-sided bound of the drop and the detectable drop for one quality metric."""
+    """The one-sided bound of the drop and the detectable drop for one quality metric
+    (``defined``: the metric has a value in both runs)."""
     gold, pred_b, pred_c = codes
     if metric in PAIRED_RATES:
         counted, has_b = _paired_outcome(metric, j, gold, pred_b, n_labels)
@@ -402,7 +403,7 @@ def _drop_evidence(metric: str, j: int | None, codes: Sequence[NDArray[np.intp]]
         return {"n": n, "drop_bound": bound, "bound_method": "newcombe-paired",
                 "detectable_drop": detectable_difference(n, sd, alpha=alpha, power=power)}
     n = int(gold.size)
-    if diff.value is None or n == 0:
+    if not defined or n == 0:
         return {"n": n}
     low, high = m.bootstrap_interval(stat, *codes, n_resamples=n_resamples,
                                      confidence=1 - 2 * alpha, seed=seed)
@@ -553,7 +554,8 @@ def _compare_decider(
         higher = metric not in LOWER_IS_BETTER
         delta = MetricDelta(metric=metric, label=label, base=b, candidate=c, diff=diff,
                             relative=_relative(b.value, value), higher_is_better=higher,
-                            **_drop_evidence(metric, j, pairs.codes, len(labels), diff, higher,
+                            **_drop_evidence(metric, j, pairs.codes, len(labels),
+                                             value is not None, higher,
                                              alpha=alpha, power=power, n_resamples=n_resamples,
                                              stat=paired, seed=seed))
         if metric == "accuracy":

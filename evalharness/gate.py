@@ -414,6 +414,7 @@ def _floor_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, me
         ok = value >= floor
         how = "point estimate" if gate.test == "point_estimate" else \
             "point estimate: no exact bound for this metric"
+        base["test"] = "point_estimate"
         return GateCheck(**base, value=value, passed=ok, n=row.n,
                          message=f"{name} {_fmt(metric, value)} {'>=' if ok else '<'} floor "
                                  f"{floor:g} ({how}; candidate, n={row.n})")
@@ -466,6 +467,7 @@ def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rul
     if test == "point_estimate" or delta.drop_bound is None:
         ok = drop <= limit
         how = "point estimate" if test == "point_estimate" else "point estimate: no bound"
+        base["test"] = "point_estimate"
         return GateCheck(**base, **common, passed=ok,
                          message=f"{shown}: drop {max(drop, 0.0) + 0.0:.3f} "
                                  f"{'within' if ok else 'more than'} max {limit:g} ({how}){power}")
@@ -479,22 +481,27 @@ def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rul
 
 
 def _power_note(gate: GateFile, delta: MetricDelta, limit: float) -> str:
-    """``; detects drops >= X at n=N`` — flagged as underpowered when the limit is below X."""
+    """The smallest drop this check resolves at its n — flagged as underpowered when the allowed
+    drop is below it (an unchanged candidate then fails more often than ``1 - power``)."""
     mdd = delta.detectable_drop
     if mdd is None:
         return ""
-    text = f"; detects drops of {mdd:.3f} or more at n={delta.n} ({gate.power:.0%} power)"
+    text = (f"; resolves drops of {mdd:.3f} or more at n={delta.n} (an unchanged candidate "
+            f"passes with {gate.power:.0%} power)")
     if limit >= mdd:
         return text
     need = items_for_drop(limit, mdd, delta.n)
+    more = (f"about {need:,} items would make it sound" if need is not None
+            else "an allowed drop of 0 can never be shown (non-inferiority needs a margin)")
     return (f"; underpowered: the allowed drop {limit:g} is below the smallest drop this check "
-            f"detects at n={delta.n} ({mdd:.3f}, {gate.power:.0%} power), so unchanged "
-            f"candidates fail too often; about {need:,} items would make it sound")
+            f"resolves at n={delta.n} ({mdd:.3f}, {gate.power:.0%} power), so unchanged "
+            f"candidates fail too often; {more}")
 
 
-def items_for_drop(limit: float, detectable: float, n: int) -> int:
-    """Items at which the detectable drop shrinks to ``limit`` (it falls as ``1/sqrt(n)``)."""
-    return math.ceil(n * (detectable / limit) ** 2) if limit > 0 else n
+def items_for_drop(limit: float, detectable: float, n: int) -> int | None:
+    """Items at which the detectable drop shrinks to ``limit`` (it falls as ``1/sqrt(n)``);
+    None for a limit of 0, which no sample size resolves."""
+    return math.ceil(n * (detectable / limit) ** 2) if limit > 0 else None
 
 
 def _drop_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -> Iterator[GateCheck]:

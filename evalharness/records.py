@@ -256,8 +256,10 @@ class MetricRow(_Record):
     """Paired difference to the most accurate decider on the same policy and slice, on the items
     both decided against one gold; null for the best row itself."""
     best: Literal["point_estimate", "significant"] | None = None
-    """Set on the most accurate decider of its policy and slice: ``significant`` when it is more
-    accurate than every other decider after Holm's correction, else ``point_estimate``."""
+    """Set on the most accurate decider of its policy and slice: ``significant`` when every other
+    decider is significantly less accurate after Holm's correction over the comparisons in that
+    policy and slice, else ``point_estimate``. Slices are not corrected against each other: their
+    labels are exploratory."""
     production: ProductionRates | None = None
     """The rates at the stated production prevalence (null when none is stated)."""
 

@@ -259,8 +259,8 @@ def _all_errors(row: MetricRow) -> bool:
 
 def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) -> MetricRow | None:
     """The most accurate decider on the items every candidate decided, against one gold (a human
-    tier's when one is among them); a decider with no ok decision is never best. Ties: more items
-    graded overall, then name."""
+    tier's leave-one-out gold when one is among them: the one gold of this many-way comparison);
+    a decider with no ok decision is never best. Ties: more items graded overall, then name."""
     cands = [r for r in rows if r.accuracy.value is not None and not _all_errors(r)]
     if not cands:
         return None
@@ -405,8 +405,11 @@ def _add_differences(
             r.accuracy_vs_best = paired_difference(found[r.decider], found[best.decider],
                                                    best.decider)
         diffs = [r.accuracy_vs_best for r in others if r.accuracy_vs_best is not None]
-        reject, adjusted = holm([d.p_value or 1.0 for d in diffs], ALPHA)
+        reject, adjusted = holm([1.0 if d.p_value is None else d.p_value for d in diffs], ALPHA)
         for d, rej, adj in zip(diffs, reject, adjusted):
             d.p_holm, d.significant = adj, rej
-        best.best = "significant" if others and len(diffs) == len(others) and \
-            all(d.significant for d in diffs) else "point_estimate"
+        # "significant" only when every other decider is significantly *less* accurate (a pair
+        # compared on its own items may disagree with the ranking on the items all decided)
+        ahead = [d.significant and (d.difference.value or 0.0) < 0 for d in diffs]
+        best.best = "significant" if others and len(diffs) == len(others) and all(ahead) \
+            else "point_estimate"

@@ -679,3 +679,14 @@ def test_damaged_prompt_on_the_embedded_model_fails_the_gate(tmp_path, write_con
     again = compare_runs(out / "base", out / "again").policy("hate_speech")
     assert not again.prompt_changed and again.candidate_cached == again.candidate_decisions == 8
     assert again.decider("smollm2").flips.changed == 0
+
+
+def test_checks_decided_on_a_point_estimate_say_so():
+    # kappa and F1 have no exact bound: their floors fall back to the point estimate, labelled
+    res = _check({"defaults": {"floors": {"cohen_kappa": 0.1},
+                               "labels": {"hate": {"floors": {"f1": 0.1}}}}})
+    floors = [c for c in res.checks if c.check == "floor"]
+    assert floors and all(c.test == "point_estimate" for c in floors)
+    assert all("point estimate" in c.message for c in floors)
+    rate = _check({"defaults": {"floors": {"accuracy": 0.5}}}).checks
+    assert next(c for c in rate if c.check == "floor").test == "non_inferiority"

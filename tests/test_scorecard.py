@@ -341,3 +341,30 @@ def test_best_is_significant_only_when_ahead_of_every_other_after_holm():
     by = {r.decider: r for r in build_metrics("r", _three({"good": 0, "close": 100}),
                                               labels).results}
     assert by["good"].best == "point_estimate" and not by["close"].accuracy_vs_best.significant
+
+
+def test_best_is_never_significant_when_another_decider_beats_it_on_their_items():
+    # "top" is ranked first on the 10 items every decider decided; "wide" decided 70 more items
+    # and beats "top" on the items both decided. The label must not say "significantly ahead".
+    labels = {"hate_speech": ["hate", "none"]}
+    rows = []
+    for i in range(80):
+        gold = "hate" if i % 2 else "none"
+        other = "none" if gold == "hate" else "hate"
+        rows.append(_row(f"i{i}", "top", "classic", gold if i < 10 or i % 4 == 0 else other, gold))
+        rows.append(_row(f"i{i}", "wide", "classic", gold if i >= 10 or i < 5 else other, gold))
+        if i < 10:
+            rows.append(_row(f"i{i}", "narrow", "classic", other, gold))
+    by = {r.decider: r for r in build_metrics("r", rows, labels).results}
+    assert by["top"].best == "point_estimate"
+    wide = by["wide"].accuracy_vs_best
+    assert wide.reference == "top" and wide.difference.value > 0 and wide.significant
+
+
+def test_overwhelming_differences_are_significant():
+    # 1,100 discordant items all one way: the exact p-value underflows to 0.0, which is the
+    # strongest evidence, not missing evidence
+    by = {r.decider: r for r in build_metrics("r", _three({"good": 0, "bad": 1}, n=1100),
+                                              {"hate_speech": ["hate", "none"]}).results}
+    assert by["bad"].accuracy_vs_best.p_value == 0.0
+    assert by["bad"].accuracy_vs_best.significant and by["good"].best == "significant"

@@ -176,13 +176,14 @@ def _gate_checks(gate: GateResult) -> list[str]:
         ])
     flagged = [c for c in checks if c.underpowered]
     out = [f"<details{' open' if flagged else ''}><summary>Gate checks ({len(checks)}): one-sided "
-           f"bounds at the gate's level; detectable drop at 80% power"
+           f"bounds at the gate's level; smallest drop each resolves"
            + (f" — {len(flagged)} underpowered" if flagged else "") + "</summary>", ""]
     out += _table(["policy · decider", "metric", "check", "bound", "detectable drop", "result"],
                   rows)
     out += ["", "A drop check passes only when the one-sided bound of the drop is below the "
-            "allowed drop (non-inferiority); ⚠ marks an allowed drop smaller than the drop the "
-            "check can detect at its n, which then fails unchanged candidates too often.", "",
+            "allowed drop (non-inferiority); the detectable drop is the smallest allowed drop at "
+            "which an unchanged candidate passes with the gate's power, and ⚠ marks checks whose "
+            "allowed drop is below it (they fail unchanged candidates too often).", "",
             "</details>", ""]
     return out
 

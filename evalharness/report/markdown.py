@@ -233,14 +233,19 @@ def _findings(v: PolicyView) -> list[str]:
                    if worse else "no site differs significantly from it.")
             )
     if v.best is not None and len(v.overall) > 1:
-        worse = [r.decider for r in v.overall
-                 if r.accuracy_vs_best and r.accuracy_vs_best.significant]
+        worse = [r.decider for r in v.overall if r.accuracy_vs_best and r.accuracy_vs_best.significant
+                 and (r.accuracy_vs_best.difference.value or 0.0) < 0]
+        better = [r.decider for r in v.overall if r.accuracy_vs_best and r.accuracy_vs_best.significant
+                  and (r.accuracy_vs_best.difference.value or 0.0) > 0]
         what = ("best, significantly ahead of every other decider" if v.best.best == "significant"
                 else "highest accuracy (a point estimate: not significantly ahead of every other)")
         out.append(
             f"{name}: {what}: {md_escape(v.best.decider)} {fmt_interval(v.best.accuracy)}; "
             + (f"significantly less accurate: {', '.join(map(md_escape, worse))}."
                if worse else "the others are not significantly different.")
+            + (f" More accurate than it on the items both decided: "
+               f"{', '.join(map(md_escape, better))} (the ranking uses the items all decided)."
+               if better else "")
         )
     for r in v.overall:
         d = r.accuracy_vs_best

@@ -1,11 +1,13 @@
 """What routing works on: every candidate tier's decisions on one policy's items, as arrays.
 
-One gold per comparison: machine tiers are graded against QA gold; a human tier graded
-leave-one-out (its decisions carry the majority of the *other* raters) brings that gold with it,
-and every plan that includes the human tier is graded against it on every item — machine-decided
-items too — so plans are never compared on different golds. Items where a tier has no decision,
-or where the human tier has no gold independent of its own rater (the others tied), are left out
-of the plans that include that tier only, and counted by reason.
+One gold per plan: machine tiers are graded against QA gold; a human tier graded leave-one-out
+(its decisions carry the majority of the *other* raters) brings that gold with it, and every plan
+that includes the human tier is graded against it on every item — machine-decided items too — so
+within a plan, and between the tiers it compares, there is one gold. Items where a tier has no
+decision, or where the human tier has no gold independent of its own rater (the others tied),
+are left out of the plans that include that tier only, and counted by reason. (Plans of
+different tiers are then ranked by cost and checked against targets on their own items; each
+plan says which items it left out.)
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ class PolicyData:
         ``left_out`` by reason."""
         chosen = {name: self.deciders[name] for name in dict.fromkeys(tiers)}
         humans = [d for d in chosen.values() if d.human]
+        if len(humans) > 1:
+            raise ValueError(f"one human tier per plan, got {[d.name for d in humans]}")
         gold = humans[0].gold if humans else self.gold
         keep = np.ones(self.n, dtype=bool)
         left_out = dict(self.left_out)

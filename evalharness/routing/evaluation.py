@@ -223,7 +223,6 @@ def plan_metrics(view: PolicyData, cascade: Cascade, sim: Simulation, goals: Pol
     strata = Strata.of(view, goals, production=production)
     prevalence = strata.prevalence
     pred, gold = sim.pred, view.gold
-    n_lab = len(view.labels)
     called = view.is_violating(pred)
     precision = {lab: _label_precision(view, strata, pred, i).interval(prevalence, conf)
                  for i, lab in enumerate(view.labels)}
@@ -261,7 +260,7 @@ def plan_metrics(view: PolicyData, cascade: Cascade, sim: Simulation, goals: Pol
         prevalence_by_label={lab: strata.share(gold == i, conf).value
                              for i, lab in enumerate(view.labels)},
         called={lab: strata.share(pred == i, conf).value for i, lab in enumerate(view.labels)},
-        violating_called=strata.share(called & (pred < n_lab), conf).value,
+        violating_called=strata.share(called, conf).value,
         tiers=tiers, undecided=int((sim.how == 3).sum()),
         cost_per_decision_usd=cost,
         cost_per_day_usd=None if cost is None else cost * daily_volume,

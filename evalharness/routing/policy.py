@@ -125,7 +125,7 @@ def _pick(tried: list[Pair], baselines: list[Pair], cands: list[Candidate], cal:
 
     def cost(pair: Pair) -> float:
         m = pair[1].production or pair[1].expected
-        return m.cost_per_decision_usd or 0.0
+        return float("inf") if m.cost_per_decision_usd is None else m.cost_per_decision_usd
 
     options = [*tried, *(b for b in baselines if all(b[0] != t[0] for t in tried))]
     point = sorted((pair for pair in options if pair[1].verdict == "meets_point_estimate"),

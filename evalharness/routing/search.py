@@ -7,12 +7,12 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..stats.binomial import lower_bound, upper_bound
+from ..stats.strata import katz_bound
 from .cascades import Cascade, Step, simulate_lean
 from .claims import Claim
 from .data import PolicyData
@@ -59,13 +59,8 @@ def screens(claim: Claim, level: float) -> bool:
         bound = _bound(rate.k, rate.n, level, at_least) if rate.n else (0.0 if at_least else 1.0)
     elif rate.shape == "across":
         a, b = rate.stratum_a, 1 - rate.stratum_a
-        xa, na = rate.num[a] + 0.5, rate.size[a] + 0.5
-        xb, nb = rate.den[b] + 0.5, rate.size[b] + 0.5
-        ratio = (xb / nb) / (xa / na)
-        se = float(np.sqrt(1 / xb - 1 / nb + 1 / xa - 1 / na))
-        z = NormalDist().inv_cdf(level)
-        r = ratio * np.exp(z * se if at_least else -z * se)
-        bound = 1 / (1 + w.weights[b] / w.weights[a] * r)
+        bound = float(katz_bound(rate.num[a], rate.size[a], rate.den[b], rate.size[b],
+                                 w.weights[a], w.weights[b], level, "lower" if at_least else "upper"))
     else:  # no test exists at production prevalence: the point estimate is all there is
         return True
     return bound >= claim.required if at_least else bound <= claim.required
@@ -175,8 +170,9 @@ def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> lis
             for s in cascade.steps)
         meets = all(screens(c, goals.selection_level(m)) for c in claims)
         likely = meets or all(screens(c, 1 - goals.family_alpha / max(m, 1)) for c in claims)
-        out.append(Candidate(cascade, strata.mean(sim.cost) or 0.0, f1, precision, recall, claims,
-                             meets, likely))
+        cost = strata.mean(sim.cost)
+        out.append(Candidate(cascade, float("inf") if cost is None else cost, f1, precision,
+                             recall, claims, meets, likely))
     return out
 
 

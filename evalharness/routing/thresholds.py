@@ -11,13 +11,11 @@ to every count — without touching the guarantee.
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
 from numpy.typing import NDArray
 
 from ..stats.binomial import lower_bounds, upper_bounds
-from ..stats.strata import Prevalence
+from ..stats.strata import Prevalence, katz_bound
 from .goals import PolicyGoals
 
 __all__ = ["action_candidates", "clear_candidates", "spread"]
@@ -40,16 +38,8 @@ def _sorted_counts(p: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[
 
 def _weighted_share(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],
                     w: Prevalence, level: float, side: str) -> NDArray[np.float64]:
-    """Screening bound of the violating share among ``n`` taken items of which ``k`` violating,
-    at prevalence weights: Katz log interval of ``r = (other/n_o) / (violating/n_v)``."""
-    n_v, n_o = sizes
-    wv, wo = w.weights
-    xv, xo = k + 0.5, n - k + 0.5
-    ratio = (xo / (n_o + 0.5)) / (xv / (n_v + 0.5))
-    se = np.sqrt(1 / xo - 1 / (n_o + 0.5) + 1 / xv - 1 / (n_v + 0.5))
-    z = NormalDist().inv_cdf(level)
-    r = ratio * np.exp(z * se if side == "lower" else -z * se)
-    return 1 / (1 + wo / wv * r)
+    """Screening bound of the violating share among ``n`` taken items of which ``k`` violating."""
+    return katz_bound(k, sizes[0], n - k, sizes[1], w.weights[0], w.weights[1], level, side)
 
 
 def _share_point(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],

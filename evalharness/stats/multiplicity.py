@@ -22,7 +22,8 @@ def holm(p_values: Sequence[float], alpha: float) -> tuple[list[bool], list[floa
     --------
     Sorted, the p-values are compared with 0.05/3, 0.05/2 and 0.05/1:
 
-    >>> holm([0.01, 0.04, 0.03], 0.05)
+    >>> reject, adjusted = holm([0.01, 0.04, 0.03], 0.05)
+    >>> reject, [round(p, 6) for p in adjusted]
     ([True, False, False], [0.03, 0.06, 0.06])
     """
     if not p_values:
@@ -31,4 +32,4 @@ def holm(p_values: Sequence[float], alpha: float) -> tuple[list[bool], list[floa
         return [p_values[0] <= alpha], [min(1.0, float(p_values[0]))]
     reject, adjusted, _, _ = multipletests(np.asarray(p_values, dtype=float), alpha=alpha,
                                            method="holm")
-    return [bool(r) for r in reject], [round(float(p), 12) for p in adjusted]
+    return [bool(r) for r in reject], [float(p) for p in adjusted]

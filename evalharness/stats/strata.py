@@ -30,16 +30,18 @@ from __future__ import annotations
 
 import math
 import warnings
+from statistics import NormalDist
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
 from ..records import Interval
 from .binomial import clopper_pearson, p_greater, p_less, wilson
 
-__all__ = ["Prevalence", "StratifiedRate", "weighted_share"]
+__all__ = ["Prevalence", "StratifiedRate", "katz_bound", "weighted_share"]
 
 VIOLATING, OTHER = 0, 1
 """Stratum indices: gold violating, gold not violating."""
@@ -212,6 +214,20 @@ def _ratio_p(count1: int, nobs1: int, count2: int, nobs2: int, value: float) -> 
                                       method="score", alternative="smaller")
     p = float(res.pvalue)
     return 1.0 if math.isnan(p) else p
+
+
+def katz_bound(x_a: ArrayLike, n_a: ArrayLike, x_b: ArrayLike, n_b: ArrayLike, w_a: float,
+               w_b: float, level: float, side: str) -> NDArray[np.float64]:
+    """A fast one-sided bound of an ``across`` rate at prevalence weights ``w_a``, ``w_b``: the
+    Katz log interval of ``r = (x_b/n_b) / (x_a/n_a)`` with 0.5 added to every count (vectorised).
+    For screening many candidates; claims are tested with the score test (:meth:`p_value`)."""
+    xa, na = np.asarray(x_a) + 0.5, np.asarray(n_a) + 0.5
+    xb, nb = np.asarray(x_b) + 0.5, np.asarray(n_b) + 0.5
+    ratio = (xb / nb) / (xa / na)
+    se = np.sqrt(1 / xb - 1 / nb + 1 / xa - 1 / na)
+    z = NormalDist().inv_cdf(level)
+    r = ratio * np.exp(z * se if side == "lower" else -z * se)
+    return 1 / (1 + w_b / w_a * r)
 
 
 def weighted_share(k: tuple[int, int], n: tuple[int, int], prevalence: Prevalence | None,
