@@ -7,12 +7,14 @@ The public API (the CLI is a thin layer over it)::
     result.metrics.results[0].accuracy
 """
 
-from .api import RunResult, estimate, run_eval, validate
-from .compare import CompareResult, compare_decisions, compare_runs
-from .gate import GateResult, check_gate, load_gate
-from .history import run_history
-from .config import RunConfig, load_config
-from .errors import (
+from .api import RunResult, compare_runs, estimate, run_eval, run_history, validate, write_report
+from .records.comparison import CompareResult
+from .gating.compare import compare_decisions
+from .records.gate import GateResult
+from .gating.gate import check_gate
+from .inputs.gate_file import load_gate
+from .inputs.config import RunConfig, load_config
+from .records.errors import (
     ConfigError,
     DeciderError,
     EvalHarnessError,
@@ -22,15 +24,14 @@ from .errors import (
     RunDirError,
     UsageError,
 )
-from .goldens import read_golden_set
-from .policies import Policy, load_policy
+from .inputs.goldens import read_golden_set
+from .inputs.policies import Policy, load_policy
 from .records import Decision, GoldenItem, Manifest, MetricRow, MetricsFile
-from .registry import decider
-from .report import write_report
-from .routing import RoutingPlan
-from .routing_plan import load_targets, recommend_tiers
-from .targets import RoutingTargets
-from .scorecard import build_metrics
+from .deciders.registry import decider
+from .records.routing import RoutingPlan
+from .api.routing import load_targets, recommend_tiers
+from .records.targets import RoutingTargets
+from .scoring.rows import build_metrics
 
 __all__ = [
     "CompareResult",

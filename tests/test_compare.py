@@ -21,13 +21,15 @@ import yaml
 from scipy.stats import binomtest
 
 from evalharness.cli.main import cli
-from evalharness.compare import compare_decisions, compare_runs
+from evalharness.api import compare_runs, history_markdown, history_svg, run_history
+from evalharness.gating.compare import compare_decisions
 from evalharness.report.comparison import compare_markdown
-from evalharness.gate import GateFile, check_gate, load_gate
-from evalharness.history import history_markdown, history_svg, run_history
-from evalharness.junit import junit_xml
+from evalharness.records.gate import GateFile
+from evalharness.gating.gate import check_gate
+from evalharness.inputs.gate_file import load_gate
+from evalharness.report.junit import junit_xml
 from evalharness.records import Decision, GoldenSetInfo, Manifest, PolicyInfo
-from evalharness.rundir import RunDir
+from evalharness.execution.rundir import RunDir
 
 from conftest import REPO, mini_config, read_jsonl
 
@@ -244,10 +246,10 @@ def test_paired_bootstrap_resamples_items_jointly():
     assert diff.high < 0
 
 
-@pytest.mark.filterwarnings("ignore::evalharness.metrics.UndefinedMetricWarning")
+@pytest.mark.filterwarnings("ignore::evalharness.stats.metrics.UndefinedMetricWarning")
 def test_bootstrap_kappa_equals_metrics_cohen_kappa():
-    from evalharness.compare import _kappa_codes
-    from evalharness.metrics import OUTCOME_COLUMNS, cohen_kappa
+    from evalharness.gating.compare import _kappa_codes
+    from evalharness.stats.metrics import OUTCOME_COLUMNS, cohen_kappa
 
     rng = np.random.default_rng(1)
     labels = ["a", "b", "c"]

@@ -13,7 +13,7 @@ import pytest
 from evalharness import build_metrics
 from evalharness.records import Decision, GoldenSetInfo, Manifest, PolicyInfo
 from evalharness.report.markdown import render_markdown
-from evalharness.rundir import RunDir
+from evalharness.execution.rundir import RunDir
 from evalharness.testing.stub_server import StubServer
 
 from conftest import MINI, REPO, mini_config

@@ -31,9 +31,9 @@ import pytest
 import yaml
 
 from evalharness import build_metrics, compare_decisions, load_gate, recommend_tiers, run_eval
-from evalharness.gate import check_gate
+from evalharness.gating.gate import check_gate
 from evalharness.records import Decision, GoldenSetInfo, Manifest, PolicyInfo
-from evalharness.targets import PolicyPrevalence
+from evalharness.records.targets import PolicyPrevalence
 
 from conftest import REPO
 
@@ -219,7 +219,7 @@ def test_design_weighted_precision_interval_covers_the_population_precision():
     # A golden set drawn by stratum: every user report (2% of traffic, 40% of them violating)
     # sampled as heavily as random traffic (98%, 1% violating): 400 items of each. The classifier
     # flags 90% of violating and, among clean items, 20% of reported and 3% of random ones.
-    from evalharness.targets import SamplingDesign
+    from evalharness.records.targets import SamplingDesign
 
     shares = {"report": 0.02, "random": 0.98}
     viol = {"report": 0.40, "random": 0.01}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalharness.errors import GoldenSetError
+from evalharness.records.errors import GoldenSetError
 from evalharness.importers import CONVERTERS, DEFAULT_SOURCE, import_golden_set, write_index
 from evalharness.importers import output
 from evalharness.importers.__main__ import main

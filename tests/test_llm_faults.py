@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from evalharness import run_eval
-from evalharness.redaction import Redactor
-from evalharness.rundir import RunDir
+from evalharness.deciders.redaction import Redactor
+from evalharness.execution.rundir import RunDir
 from evalharness.testing.stub_server import StubServer
 
 from conftest import REPO, read_jsonl

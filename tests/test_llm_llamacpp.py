@@ -6,7 +6,7 @@ import pytest
 
 from evalharness import run_eval
 from evalharness.deciders.embedded import default_gguf
-from evalharness.rundir import RunDir
+from evalharness.execution.rundir import RunDir
 
 from conftest import mini_config
 from servers import completion_requests, llama_cpp_server

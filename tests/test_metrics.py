@@ -18,8 +18,8 @@ import pytest
 import sklearn.metrics as skm
 from scipy import stats
 
-from evalharness import metrics as M
-from evalharness.metrics import OUTCOME_COLUMNS, UndefinedMetricWarning
+from evalharness.stats import metrics as M
+from evalharness.stats.metrics import OUTCOME_COLUMNS, UndefinedMetricWarning
 
 LABELS = ["ok", "spam", "hate"]
 

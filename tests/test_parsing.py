@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evalharness.parsing import logprob_confidence, parse_json, parse_reply, parse_text
+from evalharness.deciders.parsing import logprob_confidence, parse_json, parse_reply, parse_text
 
 LABELS = ["hate", "none"]
 

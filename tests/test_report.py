@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from evalharness import write_report
-from evalharness.rundir import RunDir
+from evalharness.execution.rundir import RunDir
 
 from conftest import HOSTILE
 

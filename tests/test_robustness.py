@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from evalharness import run_eval
-from evalharness.config import LlmDeciderConfig, load_config
+from evalharness.inputs.config import LlmDeciderConfig, load_config
 from evalharness.deciders.chat import ChatLlm
-from evalharness.errors import DeciderError
-from evalharness.policies import load_policy
-from evalharness.ratelimit import AdaptiveLimiter
-from evalharness.rundir import RunDir
+from evalharness.records.errors import DeciderError
+from evalharness.inputs.policies import load_policy
+from evalharness.execution.ratelimit import AdaptiveLimiter
+from evalharness.execution.rundir import RunDir
 from evalharness.testing.stub_server import StubServer
 
 from conftest import MINI, REPO, mini_config, read_jsonl
@@ -137,7 +137,7 @@ def test_run_id_must_be_a_plain_folder_name(write_config, cli_run, tmp_path):
 
 
 def test_a_bug_is_one_line_exit_70_and_the_run_is_marked_failed(write_config, cli_run, tmp_path, monkeypatch):
-    import evalharness.runner as runner
+    import evalharness.execution.runner as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from evalharness.errors import ConfigError, UsageError
+from evalharness.records.errors import ConfigError, UsageError
 from evalharness.records import Decision
 from evalharness.routing import (
     Cascade,
@@ -24,8 +24,8 @@ from evalharness.routing import (
     selection_confidence,
     simulate,
 )
-from evalharness.routing_plan import load_targets, recommend_tiers
-from evalharness.targets import CostOverrides, PolicyPrevalence, RoutingTargets
+from evalharness.api.routing import load_targets, recommend_tiers
+from evalharness.records.targets import CostOverrides, PolicyPrevalence, RoutingTargets
 
 from conftest import mini_config
 
@@ -444,17 +444,17 @@ def test_bad_targets_raise_typed_errors(tmp_path):
         load_targets(bad)
     assert "t.yaml" in str(exc.value)
     with pytest.raises(UsageError):
-        from evalharness.routing_plan import _apply_overrides
+        from evalharness.api.routing import _apply_overrides
 
         _apply_overrides(RoutingTargets(), {"precision_target": 3})
     with pytest.raises(UsageError):
-        from evalharness.routing_plan import _apply_overrides
+        from evalharness.api.routing import _apply_overrides
 
         _apply_overrides(RoutingTargets(), {"precision": 0.9})
 
 
 def test_a_sampling_design_gives_estimates_never_guarantees():
-    from evalharness.targets import SamplingDesign
+    from evalharness.records.targets import SamplingDesign
 
     rows = _synthetic_run(2000)
     for d in rows:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
 from evalharness import run_eval
-from evalharness.rundir import RunDir
+from evalharness.execution.rundir import RunDir
 
 from conftest import mini_config, read_jsonl
 

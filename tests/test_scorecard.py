@@ -15,12 +15,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from evalharness import metrics as m
-from evalharness.agreement import alpha_interval, human_agreement, newcombe_difference, site_scores
-from evalharness.bootstrap import alpha_bootstrap, score_bootstrap
+from evalharness.stats import metrics as m
+from evalharness.scoring.humans import (
+    alpha_interval,
+    human_agreement,
+    newcombe_difference,
+    site_scores,
+)
+from evalharness.stats.bootstrap import alpha_bootstrap, score_bootstrap
 from evalharness.records import Decision
-from evalharness.rundir import RunDir
-from evalharness.scorecard import build_metrics, paired_difference, score_quality
+from evalharness.execution.rundir import RunDir
+from evalharness.scoring.rows import build_metrics, paired_difference, score_quality
 
 from conftest import SOUTH
 
@@ -280,7 +285,7 @@ def test_fixture_scores_match_sklearn(report_run):
             assert not math.isnan(r.score_quality.ece.value or 0.0)
 
 
-@pytest.mark.parametrize("module", ["evalharness.agreement", "evalharness.bootstrap"])
+@pytest.mark.parametrize("module", ["evalharness.scoring.humans", "evalharness.stats.bootstrap"])
 def test_docstring_examples(module):
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0

@@ -14,9 +14,16 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
 from evalharness.records import Decision
-from evalharness.scorecard import build_metrics
-from evalharness.stats.binomial import (clopper_pearson, lower_bound, lower_bounds, p_greater,
-                                        p_less, upper_bound, wilson)
+from evalharness.scoring.rows import build_metrics
+from evalharness.stats.binomial import (
+    clopper_pearson,
+    lower_bound,
+    lower_bounds,
+    p_greater,
+    p_less,
+    upper_bound,
+    wilson,
+)
 from evalharness.stats.multiplicity import holm
 from evalharness.stats.paired import PairedCounts, newcombe_paired_interval
 from evalharness.stats.power import detectable_difference
@@ -136,7 +143,7 @@ def test_production_rates_in_metrics_match_their_stated_prevalence():
     rows += [Decision(item_id=f"o{i}", policy="p", decider="c", decider_kind="classic",
                       outcome="ok", gold="none", label="hate" if i < 35 else "none")
              for i in range(700)]
-    from evalharness.targets import PolicyPrevalence
+    from evalharness.records.targets import PolicyPrevalence
 
     metrics = build_metrics("r", rows, {"p": ["hate", "none"]}, violating={"p": ["hate"]},
                             prevalence={"p": PolicyPrevalence(overall=0.01)})
@@ -151,7 +158,7 @@ def test_production_rates_in_metrics_match_their_stated_prevalence():
 
 @pytest.mark.parametrize("module", ["evalharness.stats.binomial", "evalharness.stats.strata",
                                     "evalharness.stats.paired", "evalharness.stats.power",
-                                    "evalharness.stats.multiplicity", "evalharness.production",
+                                    "evalharness.stats.multiplicity", "evalharness.scoring.production",
                                     "evalharness.routing.goals", "evalharness.routing.qa"])
 def test_docstring_examples_hold(module):
     failures, _ = doctest.testmod(importlib.import_module(module))

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..compare import compare_runs
-from ..report.comparison import compare_markdown
-from ..errors import GateFailure, Problem, UsageError
-from ..history import history_markdown, history_svg, run_history
-from ..junit import junit_xml
+from ..api import compare_markdown, compare_runs, history_markdown, history_svg, junit_xml, run_history
+from ..records.errors import GateFailure, Problem, UsageError
 from .main import RUN_DIR_PATH, cli
 
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..errors import EvalHarnessError
+from ..records.errors import EvalHarnessError
 
 CONFIG_PATH = click.Path(dir_okay=False, path_type=Path)
 RUN_DIR_PATH = click.Path(file_okay=False, path_type=Path)
@@ -70,9 +70,7 @@ def validate(config: Path) -> None:
 
 
 def _summary(result: api.RunResult) -> None:
-    from ..report.markdown import summary_lines
-
-    for line in summary_lines(result.metrics, result.manifest):
+    for line in api.summary_lines(result.metrics, result.manifest):
         click.echo(line)
 
 
@@ -134,8 +132,8 @@ def report(run_dir: Path) -> None:
 @click.option("--markdown", is_flag=True, help="Print the config reference as markdown instead.")
 def schema(markdown: bool) -> None:
     """Print the JSON Schema of eval configs (for editor completion)."""
-    from ..config import config_json_schema
-    from ..schema_doc import config_reference_markdown
+    from ..inputs.config import config_json_schema
+    from ..inputs.schema_doc import config_reference_markdown
 
     click.echo(config_reference_markdown() if markdown else json.dumps(config_json_schema(), indent=2),
                nl=not markdown)

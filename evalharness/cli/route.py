@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from ..routing_plan import ROUTING_YAML, load_targets, recommend_tiers, summary_lines
+from ..records.errors import UsageError
+from ..api.routing import ROUTING_YAML, load_targets, recommend_tiers, summary_lines
 from .main import RUN_DIR_PATH, cli
 
 _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)

@@ -5,15 +5,20 @@ Caching, resume, progress and cost totals live once in :mod:`evalharness.runner`
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import DeciderError
-from ..policies import Policy
+from ..records.errors import DeciderError
+from ..inputs.policies import Policy
 from ..records import Decision, DeciderKind, GoldenItem
+from .redaction import Redactor
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,31 @@ class ModelDecider(Decider):
         """The decision a response means."""
 
     def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
-        """Decide without a cache (for notebooks); runs use :func:`evalharness.runner.execute`."""
-        from ..runner import decide_uncached
+        """Decide each request with one call, without the response cache, retries or rate
+        limits — a convenience for notebooks. Runs go through :mod:`evalharness.execution.runner`,
+        which adds all of those. A failed call is an ``error`` outcome, its message redacted."""
+        redact = Redactor.for_deciders([self])
 
-        yield from decide_uncached(self, requests)
+        async def one(request: DecisionRequest) -> Decision:
+            try:
+                response = await asyncio.wait_for(self.call(self.payload(request)), self.timeout_s)
+                return self.parse(request, response, cached=False, attempts=1)
+            except Exception as exc:  # an outcome, not a crash
+                return self.decision(request, label=None, outcome="error", attempts=1,
+                                     error=redact(f"{type(exc).__name__}: {exc}"))
+
+        async def every() -> list[Decision]:
+            return [await one(request) for request in requests]
+
+        yield from run_coroutine(every())
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, also from code already inside an event loop (a notebook): then the
+    coroutine runs on its own loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

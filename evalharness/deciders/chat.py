@@ -14,15 +14,15 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeciderError
-from ..parsing import parse_reply
-from ..policies import Policy
-from ..prices import TokenPrice, lookup_price, supports_response_schema
+from ..records.errors import DeciderError
+from .parsing import parse_reply
+from ..inputs.policies import Policy
+from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
 from ..records import Decision, GoldenItem, Usage
 from .base import CallError, DecisionRequest, ModelDecider, check_prompt_variant
 
 if TYPE_CHECKING:
-    from ..config import LlmDeciderConfig, RunConfig
+    from ..inputs.config import LlmDeciderConfig, RunConfig
 
 _SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}

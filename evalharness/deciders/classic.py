@@ -6,15 +6,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..goldens import select_items
-from ..policies import Policy
+from ..inputs.goldens import select_items
+from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem
 from .base import Decider, DecisionRequest
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from ..config import ClassicDeciderConfig, RunConfig
+    from ..inputs.config import ClassicDeciderConfig, RunConfig
 
 
 def build_pipeline(config: ClassicDeciderConfig) -> Pipeline:

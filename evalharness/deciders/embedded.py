@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DeciderError
-from ..policies import Policy
+from ..records.errors import DeciderError
+from ..inputs.policies import Policy
 from ..records import Decision, Usage
 from .base import DecisionRequest, ModelDecider, check_prompt_variant
 
 if TYPE_CHECKING:
-    from ..config import LlmDeciderConfig, RunConfig
+    from ..inputs.config import LlmDeciderConfig, RunConfig
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ANSWER_RESERVE = 16  # tokens kept free after the prompt for the label

@@ -21,13 +21,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeciderError
-from ..policies import Policy
-from ..records import Annotation, Decision, GoldenItem
+from ..records.errors import DeciderError
+from ..inputs.policies import Policy
+from ..records import HUMAN_RATER, HUMAN_TIER, Annotation, Decision, GoldenItem
 from .base import Decider, DecisionRequest
 
 if TYPE_CHECKING:
-    from ..config import HumanDeciderConfig
+    from ..inputs.config import HumanDeciderConfig
 
 
 def strict_majority(labels: Sequence[str]) -> str | None:
@@ -46,7 +46,7 @@ def leave_one_out_gold(judgments: Sequence[tuple[str, str]], rater: str) -> str 
 class HumanRaters(Decider):
     """The golden set's raters as a decider (per rater, and pooled as the human tier)."""
 
-    kind = "human"
+    kind = HUMAN_TIER
 
     def __init__(self, config: HumanDeciderConfig) -> None:
         super().__init__(config.name)
@@ -120,6 +120,6 @@ class HumanRaters(Decider):
             ))
         for row in rows:
             yield self.decision(request, decider=f"{self.name}/{row['rater']}",
-                                decider_kind="human_rater", **row)
+                                decider_kind=HUMAN_RATER, **row)
         pick = random.Random(f"{self.config.seed}:{request.item.id}:{policy}").randrange(len(rows))
         yield self.decision(request, **rows[pick])

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeciderError
-from ..policies import Policy
+from ..records.errors import DeciderError
+from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem
 from .base import Decider, DecisionRequest
 
 if TYPE_CHECKING:
-    from ..config import PrecomputedDeciderConfig
+    from ..inputs.config import PrecomputedDeciderConfig
 
 
 class PrecomputedScores(Decider):

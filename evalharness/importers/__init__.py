@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import GoldenSetError
+from ..records.errors import GoldenSetError
 from . import convabuse, davidson, hatexplain, openai_moderation, sms_spam, xstest, youtube_spam
 from .cards import render_index
-from .output import ImportSummary, SetInfo, read_items, summarize, write_set
+from .conversion import ImportSummary, SetInfo, summarize
+from .output import read_items, write_set
 
 CONVERTERS: dict[str, ModuleType] = {
     module.NAME: module

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import EvalHarnessError
+from ..records.errors import EvalHarnessError
 from . import CONVERTERS, DEFAULT_OUT, DEFAULT_SOURCE, import_golden_set, write_index
 
 

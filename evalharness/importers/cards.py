@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .items import POLICY_LABELS
 
 if TYPE_CHECKING:
-    from .output import Conversion, ImportSummary, SetInfo
+    from .conversion import Conversion, ImportSummary, SetInfo
 
 CONTENT_WARNING = (
     "> **Content warning:** items may contain hate speech, slurs, harassment, sexual, violent or "

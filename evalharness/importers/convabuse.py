@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..records import Annotation, GoldenItem
 from .items import majority, verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import csv_rows, fail, source_file
 
 NAME = "convabuse"

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..records import Annotation, GoldenItem
 from .items import majority, mark_duplicates, verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import fail, jsonl_rows, source_file
 
 NAME = "hatexplain"

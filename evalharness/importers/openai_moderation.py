@@ -7,7 +7,7 @@ from typing import Any
 
 from ..records import GoldenItem
 from .items import mark_duplicates, verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import fail, jsonl_rows, source_file
 
 NAME = "openai_moderation"

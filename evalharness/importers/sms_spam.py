@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..records import GoldenItem
 from .items import mark_duplicates, verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import fail, source_file, text_lines
 
 NAME = "sms_spam_collection"

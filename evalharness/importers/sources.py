@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..errors import GoldenSetError
+from ..records.errors import GoldenSetError
 
 SOURCE_FIX = "pass --source DIR pointing at the golden_data folder that holds one sub-folder per set"
 

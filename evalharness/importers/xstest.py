@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..records import GoldenItem
 from .items import verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import csv_records, fail, source_file
 
 NAME = "xstest"

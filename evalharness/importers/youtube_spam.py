@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..records import GoldenItem
 from .items import mark_duplicates, verdict
-from .output import Conversion, SetInfo
+from .conversion import Conversion, SetInfo
 from .sources import csv_records, fail, source_file
 
 NAME = "youtube_spam_collection"

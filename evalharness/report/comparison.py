@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..compare import (
-    COMMENT_LIMIT,
-    HUMAN_KINDS,
-    CompareResult,
-    DeciderComparison,
-    MetricDelta,
-    PolicyComparison,
-)
-from ..gate import GateResult
+from ..records.kinds import HUMAN_KINDS
+from ..records.comparison import CompareResult, DeciderComparison, MetricDelta, PolicyComparison
+from ..records.gate import GateResult
 from ..records import Interval
 from .markdown import fmt_interval, fmt_seconds, fmt_usd, md_escape
 
@@ -23,6 +17,8 @@ _METRIC_NAMES = {
     "latency_p95_s": "p95 latency",
 }
 MARKER = "<!-- evalharness-compare -->"
+COMMENT_LIMIT = 60_000
+"""GitHub rejects comments over 65,536 characters; the summary is cut below that."""
 """First line of the summary, so a CI job can find and update its own PR comment."""
 
 

@@ -18,12 +18,19 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from ..records import OUTCOMES_NOT_OK, Interval, Manifest, MetricRow, MetricsFile
-from ..rootcause import MIN_SLICE_ITEMS, PolicyCauses
+from ..records import HUMAN_KINDS, OUTCOMES_NOT_OK, Interval, Manifest, MetricRow, MetricsFile
+from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses
 from . import charts
 from .markdown import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
-from .views import (HUMAN_KINDS, PolicyView, all_errors, assumed_seconds, golden_prevalence,
-                    n_judgments, not_ok, policy_views)
+from .views import (
+    PolicyView,
+    all_errors,
+    assumed_seconds,
+    golden_prevalence,
+    n_judgments,
+    not_ok,
+    policy_views,
+)
 
 TEXT_LIMIT = 400
 """Characters of item text shown before the "full text" toggle."""

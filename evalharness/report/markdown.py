@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import (
+    HUMAN_KINDS,
     OUTCOMES_NOT_OK,
     Difference,
     HumanAgreement,
@@ -18,9 +19,8 @@ from ..records import (
     MetricRow,
     MetricsFile,
 )
-from ..rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
+from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
 from .views import (
-    HUMAN_KINDS,
     all_errors,
     golden_prevalence,
     PolicyView,

@@ -1,5 +1,5 @@
 """``routing.md`` (the sign-off section) and the lines ``evalharness route`` prints, from a
-:class:`~evalharness.routing.RoutingPlan`. Reads computed results; computes nothing.
+:class:`~evalharness.records.routing.RoutingPlan`. Reads computed results; computes nothing.
 
 Every claim is shown with its verdict — guaranteed, meets on the point estimate (not signable),
 misses — and every rate at the prevalence it is at: the stated production prevalence, and the
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..routing import HUMAN_KINDS, UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
-from ..routing.wording import at_prevalence
+from ..records.kinds import HUMAN_KINDS
+from ..records.routing import UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
 from .markdown import fmt_interval, md_escape
 
 __all__ = ["md_escape_text", "render_routing_markdown", "summary_lines"]
@@ -189,7 +189,7 @@ def _policy_section(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
     out += [f"### QA request — {md_escape(p.policy)}", "",
             f"Each week QA labels these samples; each confirms its target at {qa.confidence:.0%} "
             f"confidence with {qa.power:.0%} power if the plan performs as estimated "
-            f"{md_escape_text(at_prevalence(p))} (about {qa.items_per_week:,} items a week in "
+            f"{md_escape_text(p.at_prevalence())} (about {qa.items_per_week:,} items a week in "
             "all; one labeled item may serve several checks).", ""]
     out += _table(["check", "target", "sample from", "expected", "items / week", "stream / week",
                    "note"],

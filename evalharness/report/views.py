@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..records import OUTCOMES_NOT_OK, HumanAgreement, Manifest, MetricRow, MetricsFile, PolicyInfo
-from ..rootcause import PolicyCauses
+from ..records import HUMAN_KINDS, OUTCOMES_NOT_OK, HumanAgreement, Manifest, MetricRow, MetricsFile, PolicyInfo
+from ..scoring.rootcause import PolicyCauses
 
-HUMAN_KINDS = ("human", "human_rater")
 
 
 @dataclass

@@ -24,52 +24,20 @@ as guaranteed holds with probability at least ``confidence``, all together.
 """
 
 from .cascades import Cascade, Simulation, Step, simulate
-from .claims import Claim, ClaimCheck, check_claims
+from .claims import Claim, check_claims
 from .data import DeciderArrays, PolicyData, build_policy_data, calibration_mask
-from .data import HUMAN_KINDS, UNKNOWN_SITE
 from .evaluation import evaluate_cascade
 from .goals import PolicyGoals, resolve_goals, selection_confidence
 from .policy import route_policy
-from .records import (
-    SCHEMA_VERSION,
-    FrontierPoint,
-    Plan,
-    PlanMetrics,
-    PlanTier,
-    PolicyRouting,
-    QaRequest,
-    QaSample,
-    RoutingPlan,
-    SliceRow,
-    SplitStats,
-    ThresholdCheck,
-    TierShare,
-)
 
 __all__ = [
-    "HUMAN_KINDS",
-    "SCHEMA_VERSION",
-    "UNKNOWN_SITE",
     "Cascade",
     "Claim",
-    "ClaimCheck",
     "DeciderArrays",
-    "FrontierPoint",
-    "Plan",
-    "PlanMetrics",
-    "PlanTier",
     "PolicyData",
     "PolicyGoals",
-    "PolicyRouting",
-    "QaRequest",
-    "QaSample",
-    "RoutingPlan",
     "Simulation",
-    "SliceRow",
-    "SplitStats",
     "Step",
-    "ThresholdCheck",
-    "TierShare",
     "build_policy_data",
     "calibration_mask",
     "check_claims",

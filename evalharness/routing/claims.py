@@ -24,21 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from ..records import Interval
+from ..records.routing import ClaimCheck, Verdict
 from ..stats.multiplicity import holm
 from ..stats.strata import Prevalence, StratifiedRate
 
 __all__ = ["Claim", "ClaimCheck", "Verdict", "check_claims"]
-
-Verdict = Literal["guaranteed", "meets_point_estimate", "misses", "not_judged"]
-VERDICT_TEXT = {
-    "guaranteed": "guaranteed",
-    "meets_point_estimate": "meets on the point estimate — not signable",
-    "misses": "misses",
-    "not_judged": "too few items to judge",
-}
 
 
 @dataclass(frozen=True)
@@ -75,37 +65,6 @@ class Claim:
             return 1.0
         gap = self.required - value if self.direction == "at_least" else value - self.required
         return max(0.0, gap)
-
-
-class ClaimCheck(BaseModel):
-    """One claim as reported: the estimate on validation items and the verdict."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: str
-    """e.g. ``precision of violating calls >= 0.90``."""
-    scope: str
-    required: float
-    direction: Literal["at_least", "at_most"]
-    value: Interval
-    """Estimate on validation items with its two-sided interval, at ``prevalence``."""
-    prevalence: float | None
-    """Production prevalence the claim is at; null: the golden set's own."""
-    p_value: float | None
-    """One-sided p-value of "the target is missed" (exact binomial or score test)."""
-    p_holm: float | None
-    """Holm-adjusted within its family; null when the claim's family was not tested."""
-    family_alpha: float | None
-    """Error rate of the family the claim was tested in; null when not tested."""
-    verdict: Verdict
-
-    @property
-    def guaranteed(self) -> bool:
-        return self.verdict == "guaranteed"
-
-    @property
-    def verdict_text(self) -> str:
-        return VERDICT_TEXT[self.verdict]
 
 
 def check_claims(claims: Sequence[Claim], *, confidence: float,

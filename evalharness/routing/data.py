@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..records import OUTCOMES_NOT_OK, Decision
-from ..targets import CostOverrides
+from ..records import HUMAN_KINDS, HUMAN_RATER, MISSING_SLICE, OUTCOMES_NOT_OK, Decision, slice_values
+from ..records.routing import UNKNOWN_SITE
+from ..records.targets import CostOverrides
 
 __all__ = ["DeciderArrays", "PolicyData", "build_policy_data", "calibration_mask"]
 
-HUMAN_KINDS = frozenset({"human"})
-UNKNOWN_SITE = "site not recorded"
 NO_GOLD = -1
 """Gold code of an item a tier cannot be graded on."""
 
@@ -156,17 +155,14 @@ class PolicyData:
                           gold[idx], deciders, left_out)
 
     def slice_masks(self, keys: Sequence[str]) -> dict[tuple[str, str], NDArray[np.bool_]]:
-        """Items per (meta key, value); a list value counts in each of its slices."""
+        """Items per (meta key, value) (:func:`~evalharness.records.kinds.slice_values`; items
+        without a value are in no slice here)."""
         out: dict[tuple[str, str], NDArray[np.bool_]] = {}
         for key in keys:
             for i, meta in enumerate(self.meta):
-                value = meta.get(key)
-                values = value if isinstance(value, list) else [value]
-                for v in values:
-                    if v is None or v == "":
-                        continue
-                    mask = out.setdefault((key, str(v)), np.zeros(self.n, dtype=bool))
-                    mask[i] = True
+                for v in slice_values(meta, key):
+                    if v != MISSING_SLICE:  # no routing advice for items without a value
+                        out.setdefault((key, v), np.zeros(self.n, dtype=bool))[i] = True
         return dict(sorted(out.items(), key=lambda kv: (kv[0][0], -int(kv[1].sum()), kv[0][1])))
 
 
@@ -196,7 +192,7 @@ def build_policy_data(
     qa_gold: dict[str, str] = {}
     unknown: set[str] = set()
     for d in decisions:
-        if d.policy != policy or d.decider_kind == "human_rater":
+        if d.policy != policy or d.decider_kind == HUMAN_RATER:
             continue
         if deciders is not None and d.decider not in deciders:
             continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..production import Rate, label_precision, label_recall
+from ..scoring.production import Rate, label_precision, label_recall
 from ..records import Interval
 from ..stats.sampling import Design, WeightedRate
 from ..stats.strata import OTHER, VIOLATING, Prevalence, StratifiedRate, weighted_share
@@ -19,7 +19,7 @@ from .cascades import Cascade, Simulation, simulate
 from .claims import Claim
 from .data import PolicyData
 from .goals import PolicyGoals
-from .records import PlanMetrics, SplitStats, TierShare
+from ..records.routing import PlanMetrics, SplitStats, TierShare
 
 __all__ = ["Strata", "evaluate_cascade", "plan_metrics", "split_stats", "step_claims", "target_claims",
            "traffic_share"]

@@ -8,7 +8,13 @@ from statistics import NormalDist
 from typing import Any
 
 from ..stats.strata import Prevalence
-from ..targets import LabelTargets, PolicyPrevalence, RoutingTargets, SamplingDesign, SliceTargets
+from ..records.targets import (
+    LabelTargets,
+    PolicyPrevalence,
+    RoutingTargets,
+    SamplingDesign,
+    SliceTargets,
+)
 
 __all__ = ["PolicyGoals", "resolve_goals", "selection_confidence"]
 

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from .cascades import Cascade, Step, simulate
-from .claims import Claim, ClaimCheck, check_claims
-from .data import HUMAN_KINDS, PolicyData
+from .claims import Claim, check_claims
+from ..records.routing import ClaimCheck
+from ..records.kinds import HUMAN_KINDS
+from .data import PolicyData
 from .evaluation import plan_metrics, split_stats, step_claims, target_claims, traffic_share
 from .goals import PolicyGoals
-from .records import Plan, PlanTier, ThresholdCheck
+from ..records.routing import Plan, PlanTier, ThresholdCheck
 from .search import Views, step_options
 
 __all__ = ["KIND_NAMES", "build_plan", "first_tier_thresholds", "p_name", "tier_label"]

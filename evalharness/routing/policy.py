@@ -7,14 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..targets import PolicyPrevalence, RoutingTargets, SamplingDesign
+from ..records.targets import PolicyPrevalence, RoutingTargets, SamplingDesign
 from .cascades import Cascade, simulate
 from .data import PolicyData, calibration_mask
 from .goals import PolicyGoals, resolve_goals
 from .plans import build_plan, first_tier_thresholds
 from .qa import qa_request
 from .evaluation import plan_metrics
-from .records import FrontierPoint, Plan, PolicyRouting, Status
+from ..records.routing import FrontierPoint, Plan, PolicyRouting, Status
 from .search import Candidate, Views, pareto_frontier, search, shortlist
 from .slices import add_slice_flags, slice_rows
 from .wording import recommendation_text, tier_verdicts

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize, samplesize_confint_proportion
 
-from ..targets import RoutingTargets
-from .claims import ClaimCheck
+from ..records.targets import RoutingTargets
+from ..records.routing import ClaimCheck
 from .goals import PolicyGoals
-from .records import Plan, QaRequest, QaSample
+from ..records.routing import Plan, QaRequest, QaSample
 
 __all__ = ["qa_request", "items_to_confirm"]
 

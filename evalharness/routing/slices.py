@@ -14,7 +14,7 @@ from .cascades import Cascade, Simulation, simulate
 from .evaluation import Strata
 from .goals import PolicyGoals
 from .plans import tier_label
-from .records import SliceRow, ThresholdCheck
+from ..records.routing import SliceRow, ThresholdCheck
 from .search import Views
 
 __all__ = ["add_slice_flags", "slice_rows"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import Interval
-from .data import HUMAN_KINDS, UNKNOWN_SITE
 from .plans import tier_label
-from .records import Plan, PlanMetrics, PolicyRouting, ThresholdCheck
+from ..records.kinds import HUMAN_KINDS
+from ..records.routing import UNKNOWN_SITE, Plan, PlanMetrics, PolicyRouting, ThresholdCheck
 
-__all__ = ["at_prevalence", "recommendation_text", "tier_verdicts"]
+__all__ = ["recommendation_text", "tier_verdicts"]
 
 
 def fmt_iv(iv: Interval) -> str:
@@ -24,20 +24,6 @@ def money(x: float | None) -> str:
     if x is None:
         return "unknown"
     return f"${x:,.4f}" if x < 1 else f"${x:,.2f}"
-
-
-def at_prevalence(r: PolicyRouting) -> str:
-    """Which prevalence the numbers are at, in words."""
-    if r.prevalence is not None:
-        return f"at the stated production prevalence ({r.prevalence['overall']:.2%} violating)"
-    if r.sampling is not None:
-        return (f"for the population of the golden set's sampling design (design weights by "
-                f"meta.{r.sampling['stratum']}; estimates only: no exact test covers such "
-                "weights)")
-    g = r.golden_set_prevalence
-    shown = "unknown" if g is None else f"{g:.0%}"
-    return (f"at this golden set's prevalence ({shown} violating; no production prevalence is "
-            "stated, so these are not production rates)")
 
 
 def _cost(m: PlanMetrics, daily_volume: int) -> str:
@@ -93,7 +79,7 @@ def recommendation_text(r: PolicyRouting, daily_volume: int) -> str:
     plan = r.plan
     m = plan.production or plan.expected
     how = _plan_sentence(plan, r.policy, m)
-    where = f"On validation items {at_prevalence(r)}"
+    where = f"On validation items {r.at_prevalence()}"
     quality, cost = _quality(m, r.violating), _cost(m, daily_volume)
     if r.status == "plan_meets_targets":
         n = len([c for c in plan.claims() if c.verdict == "guaranteed"])

@@ -1,0 +1,104 @@
+"""Response cache shared across runs: SQLite in WAL mode, keyed by a hash of the full request.
+
+Only successful model responses are stored; errors are never cached. The key covers what changes
+the answer (model, endpoint, messages, sampling and format parameters, policy version) plus an
+optional epoch, and nothing else (no timeouts, retries or concurrency), so an unchanged config
+reruns with zero model calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..records.errors import ConfigError
+
+CACHE_FILE = "responses.sqlite"
+
+
+def default_cache_dir() -> Path:
+    """``$EVALHARNESS_CACHE_DIR``, else ``$EVALHARNESS_HOME/cache``, else ``~/.cache/evalharness``."""
+    if os.environ.get("EVALHARNESS_CACHE_DIR"):
+        return Path(os.environ["EVALHARNESS_CACHE_DIR"])
+    if os.environ.get("EVALHARNESS_HOME"):
+        return Path(os.environ["EVALHARNESS_HOME"]) / "cache"
+    return Path.home() / ".cache" / "evalharness"
+
+
+def cache_key(payload: dict[str, Any], epoch: int = 0) -> str:
+    """sha256 of the canonical JSON of the request payload and the epoch."""
+    blob = json.dumps({"request": payload, "epoch": epoch}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+        "created REAL NOT NULL, response TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("m001_initial", _m001_initial),
+]
+
+
+class ResponseCache:
+    """Get and put model responses (JSON objects) by request key."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / CACHE_FILE
+        self.write_failures = 0
+        """Answers that could not be stored (the run goes on; they are simply not cached)."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise ConfigError(
+                f"cannot open the response cache: {exc}", file=str(self.path), field="cache.dir",
+                fix="move or delete that file, point cache.dir elsewhere, or run with --no-cache",
+            ) from None
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+        done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
+        for name, migrate in MIGRATIONS:
+            if name not in done:
+                with self.db:
+                    self.db.execute("BEGIN")
+                    migrate(self.db)
+                    self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The stored response, or None (also when the database cannot be read right now)."""
+        try:
+            row = self.db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            return json.loads(row[0]) if row else None
+        except (sqlite3.Error, ValueError):
+            return None
+
+    def put(self, key: str, model: str, response: dict[str, Any]) -> None:
+        """Store a response; a failure (e.g. the file is locked) is counted, never raised: the
+        decision itself is already written."""
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                (key, model, time.time(), json.dumps(response, ensure_ascii=False)),
+            )
+        except sqlite3.Error:
+            self.write_failures += 1
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()

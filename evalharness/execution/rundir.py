@@ -1,0 +1,171 @@
+"""A run's folder: ``manifest.json``, ``items.jsonl``, ``decisions.jsonl`` and what is built from them.
+
+Decisions are appended one JSON line at a time and flushed, so a crash or kill loses at most the line
+being written; a torn last line is dropped when the file is read or reopened for appending.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from ..records.errors import RunDirError
+from ..records import Decision, GoldenItem, Manifest, MetricsFile
+
+MANIFEST = "manifest.json"
+DECISIONS = "decisions.jsonl"
+ITEMS = "items.jsonl"
+METRICS = "metrics.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Reads and writes one run's files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # manifest -----------------------------------------------------------------------------------
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_atomic(self.file(MANIFEST), manifest.model_dump_json(indent=2) + "\n")
+
+    def read_manifest(self) -> Manifest:
+        path = self.file(MANIFEST)
+        if not path.exists():
+            raise RunDirError("no manifest.json: not a run folder", file=str(self.path),
+                              fix="pass a folder that `evalharness run` wrote")
+        try:
+            return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise RunDirError(f"manifest.json is not valid: {exc.errors()[0]['msg']}",
+                              file=str(path)) from None
+
+    # items ----------------------------------------------------------------------------------------
+    def write_items(self, items: Iterable[GoldenItem]) -> None:
+        lines = "".join(item.model_dump_json() + "\n" for item in items)
+        write_atomic(self.file(ITEMS), lines)
+
+    def read_items(self) -> dict[str, GoldenItem]:
+        items: dict[str, GoldenItem] = {}
+        for _, row in self._rows(self.file(ITEMS)):
+            item = GoldenItem.model_validate(row)
+            items[item.id] = item
+        return items
+
+    # decisions ------------------------------------------------------------------------------------
+    def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError:
+                if line_no == len(lines) and not line.endswith("\n"):
+                    return  # torn last line from a killed run: that decision was not finished
+                raise RunDirError("not valid JSON", file=str(path), line=line_no,
+                                  fix="the file was edited or corrupted; restore it or rerun") from None
+
+    def read_decisions(self) -> list[Decision]:
+        """Every decision, first occurrence of each (item, policy, decider) kept."""
+        path = self.file(DECISIONS)
+        seen: set[tuple[str, str, str]] = set()
+        decisions = []
+        for line_no, row in self._rows(path):
+            try:
+                decision = Decision.model_validate(row)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise RunDirError(err["msg"], file=str(path), line=line_no,
+                                  field=".".join(map(str, err["loc"]))) from None
+            if decision.key not in seen:
+                seen.add(decision.key)
+                decisions.append(decision)
+        return decisions
+
+    def open_decisions(self) -> IO[str]:
+        """Open ``decisions.jsonl`` for appending, first cutting off a torn last line."""
+        path = self.file(DECISIONS)
+        if path.exists():
+            with open(path, "rb+") as fh:
+                data = fh.read()
+                if data and not data.endswith(b"\n"):
+                    fh.truncate(data.rfind(b"\n") + 1)
+        return open(path, "a", encoding="utf-8")
+
+    def drop_errors(self, deciders: set[str]) -> int:
+        """Remove the ``error`` rows of ``deciders`` so a resumed run tries them again; returns how
+        many. The file is rewritten atomically, so every other row stays exactly as it was."""
+        path = self.file(DECISIONS)
+        if not path.exists() or not deciders:
+            return 0
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                kept.append(line)  # a torn last line: open_decisions() cuts it
+                continue
+            if row.get("outcome") == "error" and row.get("decider") in deciders:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped:
+            write_atomic(path, "".join(kept))
+        return dropped
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder exclusively: a second process resuming the same run stops at once
+        instead of writing every decision twice."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.file(".lock"), "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError("another process is writing this run", file=str(self.path),
+                                  fix="wait for it to finish, or stop it first") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # metrics --------------------------------------------------------------------------------------
+    def write_metrics(self, metrics: MetricsFile) -> None:
+        write_atomic(self.file(METRICS), metrics.model_dump_json(indent=2) + "\n")
+
+    def read_metrics(self) -> MetricsFile:
+        path = self.file(METRICS)
+        if not path.exists():
+            raise RunDirError("no metrics.json", file=str(self.path),
+                              fix="finish the run first (evalharness run CONFIG --resume)")
+        return MetricsFile.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def append_decision(fh: IO[str], decision: Decision) -> None:
+    """Write one decision line and flush it to the OS, so a kill cannot lose it."""
+    fh.write(decision.model_dump_json(exclude_none=False) + "\n")
+    fh.flush()

@@ -1,0 +1,288 @@
+"""Runs every decider over its policies' items and appends each decision as soon as it exists.
+
+Work already in ``decisions.jsonl`` is skipped, so a resumed run does only what is missing and no
+(item, policy, decider) row is ever written twice. Model calls get, in one place: the response cache
+(hits are never paid twice; errors are never cached), bounded concurrency per endpoint with adaptive
+rate limiting, retries with exponential backoff and jitter for retryable failures only (honouring
+``Retry-After``), and a per-request timeout. A failure that survives its retries is an ``error``
+outcome, never a dropped item.
+
+Runs fail closed: each model decider's first uncached request is sent alone, and an answer of
+401, 403 or 404 (bad key, no permission, no such model) — or the first few calls all ending in
+errors — stops the run with :class:`~evalharness.errors.DeciderError` (exit 2) naming the decider
+and the provider's message, keys redacted. What finished is on disk; ``--resume`` retries the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import wait_random_exponential
+
+from .cache import ResponseCache, cache_key
+from ..deciders import CallError, Decider, DecisionRequest, ModelDecider
+from ..deciders.base import run_coroutine
+from ..records.errors import DeciderError
+from .workplan import EvalPlan
+from .progress import Progress, make_progress
+from .ratelimit import AdaptiveLimiter
+from ..records import Decision
+from ..deciders.redaction import Redactor
+from .rundir import RunDir, append_decision
+
+
+T = TypeVar("T")
+
+FIRST_CALLS = 5
+"""A model decider with at least this many calls to make whose first this-many calls all end in
+``error`` stops the run: an endpoint that answers nothing would otherwise be asked for every item.
+(With fewer calls to make, errors are outcomes like any other, and count in the error budget.)"""
+
+
+class _Watch:
+    """Stops a decider whose calls cannot succeed: a fatal answer, or only errors at first."""
+
+    def __init__(self, decider: ModelDecider, total: int) -> None:
+        self.decider = decider
+        self.first = FIRST_CALLS if total >= FIRST_CALLS else 0
+        self.done = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def saw(self, decision: Decision, fatal: str | None) -> None:
+        if fatal:
+            raise DeciderError(
+                f"decider {self.decider.name}: the provider refused the request ({fatal}); the "
+                f"run stopped after {self.done + 1} call{'s' if self.done else ''}",
+                fix="check the key (api_key_env), the model name and api_base, then run again "
+                    "with --resume")
+        self.done += 1
+        if decision.outcome == "error":
+            self.errors += 1
+            self.last_error = decision.error or ""
+        if self.first and self.done == self.first and self.errors == self.first:
+            raise DeciderError(
+                f"decider {self.decider.name}: its first {self.first} calls all failed (last: "
+                f"{self.last_error}); the run stopped",
+                fix="check that the endpoint is up and answers, then run again with --resume")
+
+
+@dataclass
+class Work:
+    """The requests one decider still owes."""
+
+    decider: Decider
+    requests: list[DecisionRequest]
+
+
+@dataclass
+class RunStats:
+    """What one ``execute`` call did."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    """New decisions by outcome, plus ``cached`` and ``calls`` (model calls made)."""
+    endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per endpoint: concurrency bounds and rate limits met."""
+
+
+def pending_work(plan: EvalPlan, done: set[tuple[str, str, str]]) -> list[Work]:
+    """Requests without a decision yet, decider by decider, policy by policy (so the embedded
+    model's prompt prefix is reused between consecutive items)."""
+    work = []
+    for decider in plan.deciders:
+        requests = [
+            request
+            for policy in plan.decider_policies(decider)
+            for request in (DecisionRequest(item, policy) for item in plan.items_for(policy))
+            if (request.item.id, policy.id, decider.name) not in done and decider.applies_to(request)
+        ]
+        work.append(Work(decider, requests))
+    return work
+
+
+class _Writer:
+    """Appends decisions once each, and keeps the progress display and counts current."""
+
+    def __init__(self, out: IO[str], done: set[tuple[str, str, str]], progress: Progress,
+                 stats: RunStats) -> None:
+        self.out, self.done, self.progress, self.stats = out, done, progress, stats
+
+    def write(self, decision: Decision, decider: Decider) -> None:
+        if decision.key in self.done:
+            return
+        append_decision(self.out, decision)
+        self.done.add(decision.key)
+        if decision.decider == decider.name:
+            self.stats.counts[decision.outcome] += 1
+            self.stats.counts["cached"] += decision.cached
+            self.progress.advance(decision, f"{decider.name} · {decision.policy}")
+
+
+def execute(
+    plan: EvalPlan,
+    run_dir: RunDir,
+    *,
+    cache: ResponseCache | None = None,
+    epoch: int = 0,
+    live: bool | None = None,
+) -> RunStats:
+    """Decide everything still missing in ``run_dir``.
+
+    Deciders without model calls (classic, human, precomputed) run first; then all model deciders
+    run concurrently, each endpoint within its own limits. ``KeyboardInterrupt`` propagates after
+    every finished decision has been written.
+    """
+    with run_dir.open_decisions() as out:  # cuts off a torn last line before anything is read
+        done = {d.key for d in run_dir.read_decisions()}
+        work = [w for w in pending_work(plan, done) if w.requests]
+        stats = RunStats()
+        with make_progress(sum(len(w.requests) for w in work), live=live) as progress:
+            _execute(plan, work, _Writer(out, done, progress, stats), cache, epoch, stats)
+    return stats
+
+
+def _execute(plan: EvalPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
+             epoch: int, stats: RunStats) -> None:
+    redactor = Redactor.for_deciders(plan.deciders)
+    try:
+        for unit in work:
+            if not isinstance(unit.decider, ModelDecider):
+                _setup(plan, unit.decider)
+                for decision in unit.decider.decide(unit.requests):
+                    writer.write(decision, unit.decider)
+        model_work = [w for w in work if isinstance(w.decider, ModelDecider)]
+        if model_work:
+            for unit in model_work:
+                _setup(plan, unit.decider)
+            run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats))
+    finally:
+        for decider in plan.deciders:
+            decider.close()
+
+
+def _setup(plan: EvalPlan, decider: Decider) -> None:
+    decider.setup(plan.decider_policies(decider), plan.items)
+    decider.ready = True
+
+
+async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | None, epoch: int,
+                      redactor: Redactor, stats: RunStats) -> None:
+    limiters: dict[str, AdaptiveLimiter] = {}
+    for unit in work:
+        decider = unit.decider
+        assert isinstance(decider, ModelDecider)
+        limiters.setdefault(decider.endpoint, AdaptiveLimiter(decider.concurrency))
+    try:
+        await asyncio.gather(*(
+            _drain(u, limiters[u.decider.endpoint], writer, cache, epoch, redactor, stats)  # type: ignore[attr-defined]
+            for u in work
+        ))
+    finally:
+        stats.endpoints = {endpoint: lim.stats() for endpoint, lim in limiters.items()}
+
+
+async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: ResponseCache | None,
+                 epoch: int, redactor: Redactor, stats: RunStats) -> None:
+    """Serve cache hits at once, then call the model for the rest with ``concurrency`` workers."""
+    decider = unit.decider
+    assert isinstance(decider, ModelDecider)
+    pending: list[tuple[DecisionRequest, dict[str, Any], str]] = []
+    for request in unit.requests:
+        payload = decider.payload(request)
+        key = cache_key(payload, epoch)
+        hit = cache.get(key) if cache is not None else None
+        decision = _parse_cached(decider, request, hit) if hit is not None else None
+        if decision is not None:
+            writer.write(decision, decider)
+        else:
+            pending.append((request, payload, key))
+    queue = iter(pending)
+    watch = _Watch(decider, len(pending))
+
+    async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
+        decision, response, fatal = await decide_one(decider, request, payload, limiter, redactor,
+                                                     stats)
+        writer.write(decision, decider)  # the decision is safe on disk before the cache is touched
+        if response is not None and cache is not None:
+            cache.put(key, str(payload.get("model")), response)
+        watch.saw(decision, fatal)
+
+    async def worker() -> None:
+        for request, payload, key in queue:
+            await one(request, payload, key)
+
+    for request, payload, key in queue:  # the first call alone: a bad key costs one call
+        await one(request, payload, key)
+        break
+    await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(pending)) or 1)))
+
+
+def _parse_cached(decider: ModelDecider, request: DecisionRequest,
+                  response: dict[str, Any]) -> Decision | None:
+    """The decision a cached response means, or None (ask the model again) when the entry cannot be
+    read, e.g. it was written by an older version."""
+    try:
+        return decider.parse(request, response, cached=True, attempts=0)
+    except Exception:
+        return None
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    """Exponential backoff with full jitter, never shorter than the server's ``Retry-After``."""
+    backoff = wait_random_exponential(multiplier=0.5, max=20)(retry_state)
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    return max(backoff, min(retry_after, 120.0))
+
+
+async def decide_one(
+    decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
+    limiter: AdaptiveLimiter, redactor: Redactor, stats: RunStats,
+) -> tuple[Decision, dict[str, Any] | None, str | None]:
+    """Call the model with retries and a timeout. Returns the decision, the response to cache
+    (None for an error, which is an outcome and never cached) and, when the provider answered
+    401, 403 or 404, its redacted message (the run must stop)."""
+    attempts = 0
+    fatal: str | None = None
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(decider.max_attempts),
+            wait=_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
+            reraise=True,
+        ):
+            with attempt:
+                attempts += 1
+                stats.counts["calls"] += 1
+                async with limiter.slot():
+                    try:
+                        response = await asyncio.wait_for(decider.call(payload), decider.timeout_s)
+                    except asyncio.TimeoutError:
+                        raise CallError(f"timed out after {decider.timeout_s:g} s",
+                                        retryable=True) from None
+                    except CallError as exc:
+                        if exc.rate_limited:
+                            await limiter.back_off(exc.retry_after)
+                        raise
+                await limiter.succeeded(response.get("rate_limit"))
+    except CallError as exc:
+        message = str(exc)
+        fatal = redactor(message) if exc.fatal else None
+    except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        try:
+            decision = decider.parse(request, response, cached=False, attempts=attempts)
+        except Exception as exc:
+            message = f"could not read the response: {type(exc).__name__}: {exc}"
+        else:
+            if decision.raw:
+                decision.raw = redactor(decision.raw)
+            return decision, response, None
+    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
+                             error=redactor(message))
+    return error, None, fatal

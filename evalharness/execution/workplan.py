@@ -1,0 +1,141 @@
+"""An eval plan: the config checked against its policies, golden set and deciders.
+
+Building a plan reads everything a run needs and runs every cheap check, so ``validate`` and the
+start of ``run`` report bad input before any model is loaded or called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..inputs.config import RunConfig, file_sha256, load_config
+from ..deciders import Decider
+from ..records.errors import EvalHarnessError, GoldenSetError, Problem
+from ..inputs.goldens import check_labels, select_items, selection_hash
+from ..inputs.policies import Policy, find_policy, load_policy
+from ..records import GoldenItem, GoldenSetInfo, PolicyInfo
+from ..deciders.registry import create_deciders
+
+
+@dataclass
+class EvalPlan:
+    """Everything a run needs, loaded and checked."""
+
+    config: RunConfig
+    policies: dict[str, Policy]
+    items: list[GoldenItem]
+    deciders: list[Decider]
+    golden_set: GoldenSetInfo
+    limit: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def decider_policies(self, decider: Decider) -> list[Policy]:
+        return [self.policies[p] for p in decider.policy_ids]
+
+    def items_for(self, policy: Policy) -> list[GoldenItem]:
+        """Items with a known gold label for ``policy`` (unknown gold is not evaluated)."""
+        return [item for item in self.items if policy.id in item.labels]
+
+    def policy_infos(self) -> dict[str, PolicyInfo]:
+        variants = {getattr(d, "variant", "default") for d in self.deciders} - {"default"}
+        return {
+            pid: PolicyInfo(
+                version=p.version, owner=p.owner, prompt_hash=p.prompt_hash,
+                variant_hashes={v: p.prompt_hash_for(v) for v in sorted(variants) if v in p.variants},
+                file_sha256=file_sha256(p.path) if p.path else None,
+                labels=p.label_names, violating=p.violating,
+            )
+            for pid, p in self.policies.items()
+        }
+
+    def policy_labels(self) -> dict[str, list[str]]:
+        return {pid: p.label_names for pid, p in self.policies.items()}
+
+
+def _load_policies(config: RunConfig) -> dict[str, Policy]:
+    folder = config.find_policies_dir()
+    policies = {}
+    problems: list[Problem] = []
+    for pid in config.policies:
+        try:
+            policies[pid] = load_policy(find_policy(pid, folder))
+        except EvalHarnessError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise EvalHarnessError(problems=problems)
+    return policies
+
+
+def _check_slices(config: RunConfig, items: list[GoldenItem]) -> None:
+    seen = sorted({key for item in items for key in item.meta})
+    for i, key in enumerate(config.slice_by):
+        if not any(key in item.meta for item in items):
+            raise config.problem(
+                f"meta key {key!r} appears in no selected item",
+                "slice_by", i, fix=f"use one of {seen}" if seen else "remove slice_by",
+            )
+
+
+def _check_sampling(config: RunConfig, items: list[GoldenItem], path: str) -> None:
+    """Every item's stratum must be one the design gives a share for."""
+    design = config.sampling
+    if design is None:
+        return
+    for item in items:
+        value = item.meta.get(design.stratum)
+        if value is None or str(value) not in design.population_shares:
+            raise GoldenSetError(
+                f"item {item.id} has meta.{design.stratum}={value!r}, which sampling.population_"
+                f"shares does not list", file=path, field=f"meta.{design.stratum}",
+                fix=f"give every stratum a share (listed: {sorted(design.population_shares)})")
+
+
+def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan:
+    """Load and check a config, its policies, golden set and deciders (no model is loaded)."""
+    config = load_config(config_path)
+    policies = _load_policies(config)
+    golden_path = config.resolve(config.golden_set.path)
+    items = select_items(config.golden_set, golden_path)
+    check_labels(items, {pid: p.label_names for pid, p in policies.items()}, str(golden_path))
+    if limit is not None:
+        items = items[:limit]
+    for pid in policies:
+        if not any(pid in item.labels for item in items):
+            raise GoldenSetError(
+                f"no selected item has a gold label for policy {pid}",
+                file=str(golden_path), field=f"labels.{pid}",
+                fix="choose a golden set labeled for this policy or drop it from policies:",
+            )
+    _check_slices(config, items)
+    _check_sampling(config, items, str(golden_path))
+    info = GoldenSetInfo(
+        path=str(golden_path),
+        file_sha256=file_sha256(golden_path) if golden_path.is_file() else None,
+        selection_sha256=selection_hash(items),
+        n_items=len(items),
+        filter=config.golden_set.filter,
+        sample=config.golden_set.sample.model_dump() if config.golden_set.sample else None,
+        limit=limit,
+    )
+    deciders = []
+    for spec in config.deciders:
+        for made in create_deciders(spec, config):
+            made.policy_ids = config.decider_policies(spec)
+            deciders.append(made)
+    plan = EvalPlan(config=config, policies=policies, items=items, deciders=deciders,
+                    golden_set=info, limit=limit)
+    for decider in deciders:
+        decider.check(plan.decider_policies(decider), items)
+    return plan
+
+
+def describe_plan(plan: EvalPlan) -> dict[str, Any]:
+    """A short summary for ``validate``: counts per policy and decider."""
+    return {
+        "config": str(plan.config.path),
+        "items": len(plan.items),
+        "policies": {pid: len(plan.items_for(p)) for pid, p in plan.policies.items()},
+        "deciders": [d.name for d in plan.deciders],
+    }

@@ -1,0 +1,188 @@
+"""Policy files: the label set, the violating labels and the prompt, with a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from ..records.errors import PolicyError
+from ..records import OUTCOMES_NOT_OK
+from .yamlfile import load_yaml, parse_model
+
+TEXT_PLACEHOLDER = "{text}"
+_LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TAG = re.compile(r"<([A-Za-z][\w-]*)>")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class PolicyLabel(_Strict):
+    name: str
+    """Lower-case word the decider answers with, e.g. ``hate`` or ``none``."""
+    description: str = ""
+    """What the label means, shown to policy owners and in the prompt."""
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _LABEL_NAME.match(name):
+            raise ValueError("label names are lower-case words: letters, digits and _")
+        if name in OUTCOMES_NOT_OK:
+            raise ValueError(f"{name!r} is reserved for outcomes; choose another name")
+        return name
+
+
+class Example(_Strict):
+    """A few-shot example shown to the model before the item."""
+
+    text: str
+    label: str
+
+
+class Prompt(_Strict):
+    system: str
+    """Static policy text; it comes first so provider prompt caching and llama.cpp prefix reuse
+    work. Must not contain ``{text}``."""
+    user: str
+    """The item message; contains ``{text}`` once, inside delimiters such as ``<item>...</item>``."""
+
+    @model_validator(mode="after")
+    def _placeholder(self) -> Prompt:
+        if TEXT_PLACEHOLDER in self.system:
+            raise ValueError("prompt.system must not contain {text}: the item goes in prompt.user")
+        if self.user.count(TEXT_PLACEHOLDER) != 1:
+            raise ValueError("prompt.user must contain {text} exactly once")
+        return self
+
+
+class Policy(_Strict):
+    """One moderation policy as a decider sees it."""
+
+    id: str
+    """Stable id, equal to the file name without ``.yaml``."""
+    version: str
+    """Bump when the policy text or labels change; recorded with every run."""
+    owner: str
+    """Who signs off on changes (a team or person)."""
+    description: str
+    labels: list[PolicyLabel] = Field(min_length=2)
+    violating: list[str] = Field(min_length=1)
+    """The labels that mean the content breaks the policy (auto-action targets)."""
+    prompt: Prompt
+    variants: dict[str, Prompt] = Field(default_factory=dict)
+    """Alternative prompts (e.g. ``terse``) that an llm decider can run with ``prompt_variants``."""
+    examples: list[Example] = Field(default_factory=list)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _label_set(self) -> Policy:
+        names = self.label_names
+        if len(set(names)) != len(names):
+            raise ValueError("labels: each label name may appear once")
+        unknown = [v for v in self.violating if v not in names]
+        if unknown:
+            raise ValueError(f"violating: {unknown} not in labels {names}")
+        if set(self.violating) == set(names):
+            raise ValueError("violating: at least one label must be non-violating")
+        for ex in self.examples:
+            if ex.label not in names:
+                raise ValueError(f"examples: label {ex.label!r} not in labels {names}")
+        if "default" in self.variants:
+            raise ValueError("variants: `default` is the name of prompt:; choose another name")
+        return self
+
+    def prompt_for(self, variant: str = "default") -> Prompt:
+        """The prompt of ``variant`` (``default`` is ``prompt:``)."""
+        if variant == "default":
+            return self.prompt
+        if variant not in self.variants:
+            raise KeyError(variant)
+        return self.variants[variant]
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @cached_property
+    def prompt_hash(self) -> str:
+        """sha256 of everything that changes what a decider is asked (default prompt)."""
+        return self.prompt_hash_for("default")
+
+    def prompt_hash_for(self, variant: str) -> str:
+        payload = {
+            "labels": [label.model_dump() for label in self.labels],
+            "violating": self.violating,
+            "prompt": self.prompt_for(variant).model_dump(),
+            "examples": [ex.model_dump() for ex in self.examples],
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def render_user(self, text: str, variant: str = "default") -> str:
+        """The user message for ``text``, with the template's delimiters neutralised inside it."""
+        template = self.prompt_for(variant).user
+        for tag in set(_TAG.findall(template)):
+            text = re.sub(rf"<\s*(/?)\s*{re.escape(tag)}\b[^>]*>", r"[\1" + tag + "]", text,
+                          flags=re.I)
+        return template.replace(TEXT_PLACEHOLDER, text)
+
+    def messages(
+        self, text: str, *, answer_instruction: str = "", variant: str = "default",
+        example_reply: Callable[[str], str] = str,
+    ) -> list[dict[str, str]]:
+        """Chat messages: policy text (plus the decider's answer format), examples, then the item.
+
+        ``example_reply`` turns an example's label into the reply the decider expects (e.g. JSON),
+        so few-shot answers show the same format the model is asked for."""
+        system = self.prompt_for(variant).system.rstrip()
+        if answer_instruction:
+            system = f"{system}\n\n{answer_instruction}"
+        msgs = [{"role": "system", "content": system}]
+        for ex in self.examples:
+            msgs.append({"role": "user", "content": self.render_user(ex.text, variant)})
+            msgs.append({"role": "assistant", "content": example_reply(ex.label)})
+        msgs.append({"role": "user", "content": self.render_user(text, variant)})
+        return msgs
+
+
+def load_policy(path: Path) -> Policy:
+    """Load and check one policy file."""
+    doc = load_yaml(path, PolicyError)
+    policy = parse_model(Policy, doc, PolicyError)
+    assert isinstance(policy, Policy)
+    if policy.id != path.stem:
+        raise PolicyError(
+            f"id {policy.id!r} differs from the file name",
+            file=str(path),
+            line=doc.line_of(("id",)),
+            field="id",
+            fix=f"rename the file to {policy.id}.yaml or set id: {path.stem}",
+        )
+    policy._path = path
+    return policy
+
+
+def find_policy(policy_id: str, policies_dir: Path) -> Path:
+    """The file of ``policy_id`` in ``policies_dir``."""
+    path = policies_dir / f"{policy_id}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in policies_dir.glob("*.yaml"))
+        raise PolicyError(
+            f"no policy {policy_id!r} in {policies_dir}",
+            file=str(path),
+            fix=f"use one of {known}" if known else "create the policy file",
+        )
+    return path

@@ -1,0 +1,48 @@
+"""Golden items: the human-labeled content a run evaluates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from .base import Record
+
+__all__ = ["Annotation", "GoldenItem"]
+
+
+class Annotation(Record):
+    """One rater's judgment of one item."""
+
+    rater: str
+    """Rater id, stable within the golden set."""
+    site: str | None = None
+    """BPO site or team the rater worked at, when the data knows it."""
+    labels: dict[str, str]
+    """The rater's label per policy id."""
+    seconds: float | None = None
+    """Handling time for this item, when recorded."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Anything else the source recorded for this judgment (e.g. severity, targets)."""
+
+
+class GoldenItem(Record):
+    """One human-labeled item of a golden set."""
+
+    schema_version: int = 1
+    """Layout version of this record."""
+    id: str
+    """Unique id within the golden set; prefixed by the set name in shipped sets."""
+    text: str
+    """The content a moderator (or model) judges."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """QA gold label per policy id; a policy missing here is unknown for this item."""
+    annotations: list[Annotation] = Field(default_factory=list)
+    """Individual raters' judgments, when the source has them."""
+    gold_from_raters: bool = False
+    """True when ``labels`` is the majority of these same ``annotations`` (so raters are scored
+    leave-one-out)."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Slice keys (market, language, source, target...) and source-specific extras."""
+    scores: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``."""
