@@ -13,7 +13,8 @@ from .gating.compare import compare_decisions
 from .records.gate import GateResult
 from .gating.gate import check_gate
 from .inputs.gate_file import load_gate
-from .inputs.config import RunConfig, load_config
+from .execution.workplan import load_config
+from .inputs.config import RunConfig
 from .records.errors import (
     ConfigError,
     DeciderError,
@@ -31,7 +32,7 @@ from .deciders.registry import decider
 from .records.routing import RoutingPlan
 from .api.routing import load_targets, recommend_tiers
 from .records.targets import RoutingTargets
-from .scoring.rows import build_metrics
+from .scoring.metrics_file import build_metrics
 
 __all__ = [
     "CompareResult",

@@ -246,23 +246,6 @@ def test_paired_bootstrap_resamples_items_jointly():
     assert diff.high < 0
 
 
-@pytest.mark.filterwarnings("ignore::evalharness.stats.metrics.UndefinedMetricWarning")
-def test_bootstrap_kappa_equals_metrics_cohen_kappa():
-    from evalharness.gating.compare import _kappa_codes
-    from evalharness.stats.metrics import OUTCOME_COLUMNS, cohen_kappa
-
-    rng = np.random.default_rng(1)
-    labels = ["a", "b", "c"]
-    columns = [*labels, *OUTCOME_COLUMNS]
-    for _ in range(50):
-        n = int(rng.integers(1, 30))
-        t = rng.integers(0, 3, n)
-        p = rng.choice(6, n, p=[0.3, 0.3, 0.25, 0.05, 0.05, 0.05])
-        expected = cohen_kappa([labels[i] for i in t], [columns[i] for i in p], labels=labels)
-        got = _kappa_codes(t, p, 6)
-        assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)
-
-
 def test_different_item_sets_compare_the_overlap(runs, cli_run, tmp_path):
     out = tmp_path / "summary.md"
     res = cli_run("compare", runs["base"], runs["first8"], "--summary", out)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from evalharness.inputs.config import HumanDeciderConfig
+from evalharness.deciders.human import HumanDeciderConfig
 from evalharness.deciders import DecisionRequest
 from evalharness.deciders.human import HumanRaters, leave_one_out_gold, strict_majority
 from evalharness.inputs.policies import load_policy
 from evalharness.records import Annotation, GoldenItem
-from evalharness.scoring.rows import build_metrics
+from evalharness.scoring.metrics_file import build_metrics
 
 from conftest import REPO
 

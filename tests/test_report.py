@@ -11,10 +11,14 @@ import re
 import shutil
 from pathlib import Path
 
+from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_recall_fscore_support
+from statsmodels.stats.proportion import proportion_confint
+
 from evalharness import write_report
 from evalharness.execution.rundir import RunDir
 
 from conftest import HOSTILE
+
 
 def _copy(run: Path, tmp_path: Path) -> Path:
     target = tmp_path / run.name
@@ -33,6 +37,32 @@ def test_report_is_rebuilt_identically_from_the_run_files(report_run, tmp_path, 
     result = cli_run("report", run)
     assert result.exit_code == 0, result.output
     assert {n: (run / n).read_bytes() for n in names} == original
+
+
+def _iv(k: int, n: int) -> str:
+    low, high = proportion_confint(k, n, method="wilson")
+    return f"{k / n:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def test_report_numbers_are_the_fixture_worked_by_hand_and_by_sklearn(report_run):
+    """The production classifier ``prod`` at threshold 0.5 on the fixture's scores: hate items
+    x01 (0.3), x03 (0.4) called none, x06 (none, 0.6) called hate, x12 has no score (error);
+    right on the other 8 of 12. hate: TP 3 of 4 called (P 3/4), of 5 gold (R 3/5); none: TP 5 of
+    7 called, of 7 gold (x06 and the x12 error missed)."""
+    decisions = [d for d in RunDir(report_run).read_decisions() if d.decider == "prod"]
+    gold = [d.gold for d in decisions]
+    pred = [d.label if d.outcome == "ok" else d.outcome for d in decisions]
+    assert accuracy_score(gold, pred) == 8 / 12
+    (p_hate, p_none), (r_hate, r_none), _, _ = precision_recall_fscore_support(
+        gold, pred, labels=["hate", "none"], zero_division=0)
+    assert (p_hate, r_hate, p_none, r_none) == (3 / 4, 3 / 5, 5 / 7, 5 / 7)
+    kappa = cohen_kappa_score(gold, pred, labels=["hate", "none", "invalid", "refusal", "error"])
+    text = (report_run / "report.md").read_text()
+    assert (f"| hate\\_speech | prod | precomputed | 12 | {_iv(8, 12)} | 0.79 [0.60, 0.91] | "
+            f"−0.25 [−0.58, +0.08] vs raters | {kappa:.2f} | 1 error |") in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| prod | {_iv(3, 4)} |"))
+    assert _cells(row)[1:7:3] == [f" {_iv(3, 4)} ", f" {_iv(5, 7)} "]  # hate P, none P
+    assert _cells(row)[2:7:3] == [f" {_iv(3, 5)} ", f" {_iv(5, 7)} "]  # hate R, none R
 
 
 def _cells(line: str) -> list[str]:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from evalharness import run_eval
-from evalharness.inputs.config import LlmDeciderConfig, load_config
+from evalharness import load_config
+from evalharness.deciders.llm_options import LlmDeciderConfig
 from evalharness.deciders.chat import ChatLlm
 from evalharness.records.errors import DeciderError
 from evalharness.inputs.policies import load_policy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evalharness.inputs.schema_doc import config_reference_markdown
+from evalharness.api import config_reference_markdown
 
 from conftest import REPO
 

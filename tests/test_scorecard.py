@@ -1,34 +1,30 @@
 """metrics.json additions: score quality, paired differences, rater agreement, BPO site scorecards.
 
-Checked against scikit-learn where it has the same metric, against ``metrics.bootstrap_interval``
-for the vectorized bootstraps, and against hand computations on small examples.
+Checked against scikit-learn, scipy and statsmodels where they have the same metric, and against
+hand computations on small examples (the vectorised bootstraps are checked resample by resample
+in test_metric_stats.py).
 """
 
 from __future__ import annotations
 
 import doctest
 import importlib
-import math
-import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from evalharness.stats import metrics as m
-from evalharness.scoring.humans import (
-    alpha_interval,
-    human_agreement,
-    newcombe_difference,
-    site_scores,
-)
-from evalharness.stats.bootstrap import alpha_bootstrap, score_bootstrap
-from evalharness.records import Decision
 from evalharness.execution.rundir import RunDir
-from evalharness.scoring.rows import build_metrics, paired_difference, score_quality
+from evalharness.records import Decision, slice_values
+from evalharness.scoring.best import paired_difference
+from evalharness.scoring.humans import alpha_interval, human_agreement, site_scores
+from evalharness.scoring.metrics_file import build_metrics
+from evalharness.scoring.rows import score_quality
+from evalharness.stats.agreement import krippendorff_alpha
 
 from conftest import SOUTH
-
 
 
 def _decision(item: str, gold: str | None, label: str | None, *, decider: str = "d",
@@ -85,58 +81,29 @@ def test_ece_hand_computed():
     assert score_quality(d, ["hate"]).ece.value == pytest.approx(0.125, abs=1e-12)
 
 
-@pytest.mark.parametrize("n", [9, 60, 2500])  # 2500 items: the resamples come in several blocks
-def test_score_bootstrap_equals_metrics_bootstrap(n):
-    rng = np.random.default_rng(n)
-    y = rng.integers(0, 2, n).astype(bool)
-    s = np.round(rng.random(n), 1)  # many ties
-    fast = score_bootstrap(y, s, n_resamples=300, seed=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", m.UndefinedMetricWarning)
-        slow = {
-            "roc_auc": m.bootstrap_interval(m.roc_auc, y, s, n_resamples=300, seed=5),
-            "average_precision": m.bootstrap_interval(m.average_precision, y, s,
-                                                      n_resamples=300, seed=5),
-            "ece": m.bootstrap_interval(m.expected_calibration_error, y, s, n_resamples=300,
-                                        seed=5),
-        }
-    for key in slow:
-        assert fast[key] == pytest.approx(slow[key], abs=1e-12, nan_ok=True), key
-
-
-def test_alpha_bootstrap_equals_metrics_bootstrap():
-    rng = np.random.default_rng(1)
-    units = [list(rng.choice(["a", "b", "c"], rng.integers(2, 5))) for _ in range(50)]
-    arr = np.empty(len(units), dtype=object)
-    arr[:] = units
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", m.UndefinedMetricWarning)
-        slow = m.bootstrap_interval(lambda u: m.krippendorff_alpha_nominal(list(u)), arr,
-                                    n_resamples=400, seed=2)
-    assert alpha_bootstrap(units, n_resamples=400, seed=2) == pytest.approx(slow, abs=1e-12)
-
-
 # --------------------------------------------------------------------------------------------
 # paired differences
 # --------------------------------------------------------------------------------------------
 
 
-def test_paired_difference_hand_example():
-    # items 1-6; A right on 1,2,3,4,5; B right on 1,2,6 and B has no gold on item 7 (unpaired)
+def test_paired_difference_on_the_items_both_decided():
+    # items 1-6; A right on 1,2,3,4,5; B right on 1,2,6; B has no gold on item 7 (left out)
     gold = ["x"] * 6
     a = [_decision(f"i{k}", g, "x" if k <= 5 else "y", decider="A")
          for k, g in enumerate(gold, start=1)] + [_decision("i7", "x", "x", decider="A")]
     b = [_decision(f"i{k}", g, "x" if k in (1, 2, 6) else "y", decider="B")
          for k, g in enumerate(gold, start=1)] + [_decision("i7", None, "x", decider="B")]
     d = paired_difference(a, b, "B")
-    assert d is not None and d.reference == "B" and d.n == 6
+    assert d is not None and d.reference == "B" and d.n == 6 and d.n_left_out == 1
     assert d.difference.value == pytest.approx(5 / 6 - 3 / 6)
     assert (d.only_this_right, d.only_reference_right) == (3, 1)
-    assert d.p_value == pytest.approx(m.mcnemar_exact(3, 1)) == pytest.approx(0.625)
-    diffs = np.array([0, 0, 1, 1, 1, -1], dtype=float)
-    assert (d.difference.low, d.difference.high) == pytest.approx(
-        m.bootstrap_interval(lambda x: float(x.mean()), diffs, seed=0))
-    assert d.significant == (d.difference.low > 0 or d.difference.high < 0)
+    # McNemar: the exact binomial test of 3 against 1 discordant items = 10/16
+    assert d.p_value == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue) == pytest.approx(0.625)
+    # the interval is scipy's percentile bootstrap of the per-item differences, seed 0
+    per_item = np.array([0, 0, 1, 1, 1, -1], dtype=float)
+    ref = stats.bootstrap((per_item,), np.mean, n_resamples=1000, method="percentile",
+                          rng=np.random.default_rng(0)).confidence_interval
+    assert (d.difference.low, d.difference.high) == pytest.approx((ref.low, ref.high))
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,22 +143,13 @@ def test_krippendorff_per_label_hand_computed():
 
 
 def test_alpha_undefined_is_null_not_nan():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", m.UndefinedMetricWarning)
-        agreement = human_agreement(_rater_rows([["a", "a"], ["a", "a"]]), "p", "h",
-                                    labels=["a", "b"])
+    agreement = human_agreement(_rater_rows([["a", "a"], ["a", "a"]]), "p", "h", labels=["a", "b"])
     assert agreement.krippendorff_alpha is None and agreement.alpha.value is None
 
 
 # --------------------------------------------------------------------------------------------
 # BPO sites
 # --------------------------------------------------------------------------------------------
-
-
-def test_newcombe_matches_published_example():
-    # Newcombe (1998), example (a): 56/70 - 48/80, method 10 interval 0.0524 to 0.3339
-    d, low, high = newcombe_difference(56, 70, 48, 80)
-    assert (round(d, 4), round(low, 4), round(high, 4)) == (0.2, 0.0524, 0.3339)
 
 
 def test_site_significance():
@@ -235,12 +193,13 @@ def test_site_scorecards_hand_checked(report_run):
     assert north.cost_per_correct_usd == pytest.approx(1.2 / 10)
     assert south.cost_per_correct_usd == pytest.approx(4.8 / 9)
     assert agreement.best_site == "north" and north.accuracy_vs_best is None
-    d, low, high = newcombe_difference(9, 12, 10, 12)
+    low, high = confint_proportions_2indep(9, 12, 10, 12, method="newcomb", compare="diff")
+    d = 9 / 12 - 10 / 12
     diff = south.accuracy_vs_best
     assert diff.reference == "north" and not diff.significant
     assert (diff.difference.value, diff.difference.low, diff.difference.high) == pytest.approx(
         (d, low, high))
-    lo, hi = m.wilson_interval(10, 12)
+    lo, hi = proportion_confint(10, 12, method="wilson")
     assert (north.accuracy.low, north.accuracy.high) == pytest.approx((lo, hi))
     # per-rater rows carry the site from the config's mapping
     assert {r.rater: r.site for r in agreement.raters} == {
@@ -256,7 +215,7 @@ def test_report_fixture_alpha():
     # hate-hate (o_hh = 4) and five none-none (o_nn = 10); five split units.
     # alpha = (23 * 14 - (9*8 + 15*14)) / (24*23 - 282) = 40/270
     units = ([["hate", "hate"]] * 2 + [["none", "none"]] * 5 + [["hate", "none"]] * 5)
-    assert m.krippendorff_alpha_nominal(units) == pytest.approx(40 / 270)
+    assert krippendorff_alpha(units) == pytest.approx(40 / 270)
 
 
 def test_fixture_scores_match_sklearn(report_run):
@@ -280,12 +239,32 @@ def test_fixture_scores_match_sklearn(report_run):
     assert prod.outcomes["error"] == 1 and prod.score_quality.n_unscored == 1
     assert prod.score_quality.roc_auc.value == pytest.approx(26 / 30)
     assert next(r for r in metrics.results if r.decider == "raters").score_quality is None
+    assert "NaN" not in run.file("metrics.json").read_text()
+    # every slice row too: AUC as sklearn computes it on the slice's scored decisions (None with
+    # one class), ECE the n-weighted gap of its own reliability table
+    checked = 0
     for r in metrics.results:
-        if r.slice is not None and r.score_quality is not None:
-            assert not math.isnan(r.score_quality.ece.value or 0.0)
+        sq = r.score_quality
+        if r.slice is None or sq is None:
+            continue
+        ok = [d for d in decisions if d.decider == r.decider and d.outcome == "ok" and d.gold
+              and r.slice.value in slice_values(d.meta, r.slice.key)]
+        y = [d.gold == "hate" for d in ok]
+        s = [d.scores["hate"] for d in ok]
+        assert sq.n_scored == len(ok)
+        if any(y) and not all(y):
+            assert sq.roc_auc.value == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+            checked += 1
+        else:
+            assert sq.roc_auc.value is None
+        gaps = sum(b.n / len(ok) * abs(b.observed_rate - b.mean_confidence)
+                   for b in sq.reliability if b.n)
+        assert sq.ece.value == pytest.approx(gaps, abs=1e-12)
+    assert checked >= 2
 
 
-@pytest.mark.parametrize("module", ["evalharness.scoring.humans", "evalharness.stats.bootstrap"])
+@pytest.mark.parametrize("module", ["evalharness.scoring.humans", "evalharness.records.kinds",
+                                    "evalharness.records.metrics"])
 def test_docstring_examples(module):
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0

@@ -14,7 +14,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
 from evalharness.records import Decision
-from evalharness.scoring.rows import build_metrics
+from evalharness.scoring.metrics_file import build_metrics
 from evalharness.stats.binomial import (
     clopper_pearson,
     lower_bound,

@@ -10,9 +10,11 @@ from .comparison import compare_runs
 from .history import run_history
 from .reports import report_run, write_report
 from .routing import ROUTING_YAML, load_targets, recommend_tiers
+from .schema import config_json_schema, config_reference_markdown
 from .run import RunResult, error_budget_breaches, estimate, open_cache, run_eval, validate
 
-__all__ = ["ROUTING_YAML", "RunResult", "compare_markdown", "compare_runs", "error_budget_breaches",
+__all__ = ["ROUTING_YAML", "RunResult", "compare_markdown", "compare_runs", "config_json_schema",
+           "config_reference_markdown", "error_budget_breaches",
            "estimate", "history_markdown", "history_svg", "junit_xml", "load_targets",
            "open_cache", "recommend_tiers", "report_run", "run_eval", "run_history",
            "summary_lines", "validate", "write_report"]

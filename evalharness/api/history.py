@@ -16,7 +16,7 @@ from ..gating.history import history_rows
 from ..records import Manifest, MetricsFile
 from ..records.errors import EvalHarnessError, UsageError
 from ..records.history import HistoryRow, RunHistory, SkippedRun
-from ..scoring.rows import build_metrics
+from ..scoring.metrics_file import build_metrics
 
 __all__ = ["run_history"]
 

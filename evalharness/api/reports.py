@@ -10,7 +10,7 @@ from ..report import render_html, render_markdown
 from ..report.history import history_svg
 from ..scoring.production import run_prevalence, run_sampling
 from ..scoring.rootcause import root_causes
-from ..scoring.rows import build_metrics
+from ..scoring.metrics_file import build_metrics
 from .history import run_history
 
 __all__ = ["report_run", "write_report"]

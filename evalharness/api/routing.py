@@ -2,7 +2,7 @@
 ``routing.md`` into it. Calls no model: everything comes from ``decisions.jsonl`` and the manifest.
 
 Targets come from, in order: the ``targets`` argument (or ``route --targets FILE``), else the run
-config's ``routing:`` block, else the defaults of :class:`~evalharness.targets.RoutingTargets`; the
+config's ``routing:`` block, else the defaults of :class:`~evalharness.records.targets.RoutingTargets`; the
 keyword ``overrides`` (the ``route`` flags) are applied last.
 """
 

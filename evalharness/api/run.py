@@ -1,4 +1,5 @@
-"""The public API the CLI, CI jobs and notebooks call: validate, run, report."""
+"""``validate``, ``estimate`` and ``run_eval``: build the work plan, run it, and write the run
+folder and its reports."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from ..execution.cache import ResponseCache, default_cache_dir
 from ..records.errors import RunDirError, UsageError
 from ..execution.estimate import RunEstimate, estimate_run
-from ..execution.workplan import EvalPlan, build_plan
+from ..execution.workplan import WorkPlan, build_work_plan
 from ..records import HUMAN_RATER, Decision, Manifest, MetricsFile
 from ..execution.rundir import RunDir
 from ..deciders import ModelDecider
@@ -38,9 +39,9 @@ class RunResult:
     budget_breaches: list[str] = field(default_factory=list)
 
 
-def validate(config_path: Path | str) -> EvalPlan:
+def validate(config_path: Path | str) -> WorkPlan:
     """Check a config, its policies, golden set and deciders; raise on the first bad input."""
-    return build_plan(config_path)
+    return build_work_plan(config_path)
 
 
 def _now() -> str:
@@ -73,7 +74,7 @@ _OPERATIONAL = {"description", "output_dir", "max_error_rate", "routing", "cache
 _OPERATIONAL_DECIDER = {"concurrency", "timeout_s", "max_attempts"}
 
 
-def config_hash(plan: EvalPlan) -> str:
+def config_hash(plan: WorkPlan) -> str:
     """sha256 over what decides the answers: the resolved config without its operational settings
     (concurrency, timeouts, retries, error budget, routing targets, cache, paths of output), the
     policies' prompt hashes and the selected items."""
@@ -89,7 +90,7 @@ def config_hash(plan: EvalPlan) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _new_manifest(plan: EvalPlan, run_id: str) -> Manifest:
+def _new_manifest(plan: WorkPlan, run_id: str) -> Manifest:
     return Manifest(
         run_id=run_id,
         status="running",
@@ -118,7 +119,7 @@ def _readable_runs(out: Path) -> list[tuple[RunDir, Manifest]]:
     return sorted(runs, key=lambda rm: rm[1].started_at)
 
 
-def _resumable(plan: EvalPlan, out: Path, wanted: str) -> RunDir:
+def _resumable(plan: WorkPlan, out: Path, wanted: str) -> RunDir:
     """The newest unfinished run of this config (else the newest finished one) in ``out``."""
     runs = _readable_runs(out)
     same = [(r, m) for r, m in runs if m.config_hash == wanted]
@@ -133,7 +134,7 @@ def _resumable(plan: EvalPlan, out: Path, wanted: str) -> RunDir:
     raise UsageError(f"no earlier run of this config in {out} to resume", field="--resume", fix=fix)
 
 
-def _open_run(plan: EvalPlan, out: Path, run_id: str | None, resume: bool) -> tuple[RunDir, Manifest]:
+def _open_run(plan: WorkPlan, out: Path, run_id: str | None, resume: bool) -> tuple[RunDir, Manifest]:
     """The run folder to write: a new one, or the one being resumed (checked to match)."""
     wanted = config_hash(plan)
     if run_id is not None and (not run_id or run_id != Path(run_id).name or run_id.startswith(".")):
@@ -171,7 +172,7 @@ def _open_run(plan: EvalPlan, out: Path, run_id: str | None, resume: bool) -> tu
     return run, manifest
 
 
-def _update_deciders(manifest: Manifest, plan: EvalPlan) -> None:
+def _update_deciders(manifest: Manifest, plan: WorkPlan) -> None:
     """Record each decider's self-description; a decider not set up in this (resumed) session
     keeps the description from the session that ran it (e.g. a classic model's training counts)."""
     earlier = {d.get("name"): d for d in manifest.deciders}
@@ -180,7 +181,7 @@ def _update_deciders(manifest: Manifest, plan: EvalPlan) -> None:
     ]
 
 
-def open_cache(plan: EvalPlan, use_cache: bool = True) -> ResponseCache | None:
+def open_cache(plan: WorkPlan, use_cache: bool = True) -> ResponseCache | None:
     """The response cache a run uses, or None when the config or ``--no-cache`` turns it off."""
     spec = plan.config.cache
     if not (use_cache and spec.enabled):
@@ -189,7 +190,7 @@ def open_cache(plan: EvalPlan, use_cache: bool = True) -> ResponseCache | None:
     return ResponseCache(folder)
 
 
-def _price_table(plan: EvalPlan) -> dict[str, Any]:
+def _price_table(plan: WorkPlan) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for decider in plan.deciders:
         price = getattr(decider, "price", None)
@@ -220,7 +221,7 @@ def error_budget_breaches(decisions: list[Decision], max_error_rate: float | Non
 
 def estimate(config_path: Path | str, *, limit: int | None = None, use_cache: bool = True) -> RunEstimate:
     """What ``run_eval`` would call and cost (the ``--dry-run``); calls no model."""
-    plan = build_plan(config_path, limit=limit)
+    plan = build_work_plan(config_path, limit=limit)
     cache = open_cache(plan, use_cache)
     try:
         return estimate_run(plan, cache, plan.config.cache.epoch)
@@ -247,7 +248,7 @@ def run_eval(
     """
     if limit is not None and limit <= 0:
         raise UsageError("--limit must be a positive number of items", field="--limit")
-    plan = build_plan(config_path, limit=limit)
+    plan = build_work_plan(config_path, limit=limit)
     out = Path(out_dir) if out_dir else (
         plan.config.resolve(plan.config.output_dir) if plan.config.output_dir else Path("results")
     )
@@ -273,7 +274,7 @@ def run_eval(
             cache.close()
 
 
-def _finish(plan: EvalPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
+def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
     """Count, check the error budget, mark the run complete and build its reports."""
     _update_deciders(manifest, plan)
     decisions = run.read_decisions()

@@ -132,10 +132,8 @@ def report(run_dir: Path) -> None:
 @click.option("--markdown", is_flag=True, help="Print the config reference as markdown instead.")
 def schema(markdown: bool) -> None:
     """Print the JSON Schema of eval configs (for editor completion)."""
-    from ..inputs.config import config_json_schema
-    from ..inputs.schema_doc import config_reference_markdown
-
-    click.echo(config_reference_markdown() if markdown else json.dumps(config_json_schema(), indent=2),
+    click.echo(api.config_reference_markdown() if markdown
+               else json.dumps(api.config_json_schema(), indent=2),
                nl=not markdown)
 
 

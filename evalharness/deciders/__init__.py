@@ -1,5 +1,10 @@
-"""Deciders: LLMs, classic classifiers, precomputed scores and human raters."""
+"""Deciders: LLMs, classic classifiers, precomputed scores and human raters — and any kind a
+plugin registers. A plugin needs only what this package exports: subclass :class:`Decider` and
+:class:`DeciderOptions`, and register a factory with :func:`decider` (see
+:mod:`evalharness.deciders.registry`)."""
 
+from ..inputs.config import DeciderOptions
 from .base import CallError, Decider, DecisionRequest, ModelDecider
+from .registry import decider
 
-__all__ = ["CallError", "Decider", "DecisionRequest", "ModelDecider"]
+__all__ = ["CallError", "Decider", "DeciderOptions", "DecisionRequest", "ModelDecider", "decider"]

@@ -1,6 +1,6 @@
 """The decider interface: one method, ``decide(requests)``, plus static metadata.
 
-Caching, resume, progress and cost totals live once in :mod:`evalharness.runner`.
+Caching, resume, progress and cost totals live once in :mod:`evalharness.execution.runner`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Decider(ABC):
 
     def check(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Cheap checks that the decider can run on these items (no model loading or training);
-        raise an :class:`~evalharness.errors.EvalHarnessError` naming the fix if not."""
+        raise an :class:`~evalharness.records.errors.EvalHarnessError` naming the fix if not."""
 
     def setup(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Prepare before the first decision: load a model, train. Called after :meth:`check`."""

@@ -22,7 +22,8 @@ from ..records import Decision, GoldenItem, Usage
 from .base import CallError, DecisionRequest, ModelDecider, check_prompt_variant
 
 if TYPE_CHECKING:
-    from ..inputs.config import LlmDeciderConfig, RunConfig
+    from ..inputs.config import RunConfig
+    from .llm_options import LlmDeciderConfig
 
 _SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}

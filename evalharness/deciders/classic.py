@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
+
+from ..inputs.config import DeciderOptions, GoldenSetSpec, RunConfig
 from ..inputs.goldens import select_items
 from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem
 from .base import Decider, DecisionRequest
+from .registry import decider
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from ..inputs.config import ClassicDeciderConfig, RunConfig
+
+class ClassicDeciderConfig(DeciderOptions):
+    """TF-IDF features and logistic regression, trained on a disjoint golden set."""
+
+    kind: Literal["classic"]
+    train: GoldenSetSpec
+    """Training items; their ids must not overlap the evaluated items."""
+    features: Literal["word", "char", "word+char"] = "word+char"
+    """Word 1-2 grams, character 2-5 grams within word bounds, or both."""
+    max_features: int = Field(default=100_000, gt=0)
+    """Vocabulary size per feature kind."""
+    c: float = Field(default=4.0, gt=0)
+    """Inverse regularisation strength of the logistic regression."""
+    class_weight: Literal["balanced", "none"] = "balanced"
+    """``balanced`` weights classes inversely to their frequency (rare violations count more)."""
+    seed: int = 0
+    """Seed of the logistic regression solver."""
 
 
 def build_pipeline(config: ClassicDeciderConfig) -> Pipeline:
@@ -145,3 +165,8 @@ class ClassicDecider(Decider):
                     request, label=label, outcome="ok", confidence=scores[label],
                     confidence_source="probability", scores=scores, latency_s=per_item,
                 )
+
+
+@decider("classic", options=ClassicDeciderConfig)
+def _make(config: ClassicDeciderConfig, run_config: RunConfig) -> Decider:
+    return ClassicDecider(config, run_config)

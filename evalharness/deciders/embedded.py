@@ -25,7 +25,8 @@ from ..records import Decision, Usage
 from .base import DecisionRequest, ModelDecider, check_prompt_variant
 
 if TYPE_CHECKING:
-    from ..inputs.config import LlmDeciderConfig, RunConfig
+    from ..inputs.config import RunConfig
+    from .llm_options import LlmDeciderConfig
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ANSWER_RESERVE = 16  # tokens kept free after the prompt for the label

@@ -19,15 +19,35 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from ..inputs.config import DeciderOptions, RunConfig
 from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import HUMAN_RATER, HUMAN_TIER, Annotation, Decision, GoldenItem
 from .base import Decider, DecisionRequest
+from .registry import decider
 
-if TYPE_CHECKING:
-    from ..inputs.config import HumanDeciderConfig
+
+class HumanDeciderConfig(DeciderOptions):
+    """The golden set's own raters, scored against QA gold like any other decider."""
+
+    kind: Literal["human"]
+    cost_per_hour_usd: float = Field(ge=0)
+    """Loaded hourly cost of a moderator (override per site with ``site_cost_per_hour_usd``)."""
+    seconds_per_item: float | None = Field(default=None, gt=0)
+    """Handling time when the annotations do not record it."""
+    sites: dict[str, list[str]] = Field(default_factory=dict)
+    """Map site name -> rater ids, when the data has no site."""
+    site_cost_per_hour_usd: dict[str, float] = Field(default_factory=dict)
+    """Hourly cost per site, where it differs from ``cost_per_hour_usd``."""
+    leave_one_out: Literal["auto", "always", "never"] = "auto"
+    """Grade each rater against the majority of the *other* raters: ``auto`` does so where the
+    golden set says gold came from these raters."""
+    seed: int = 0
+    """Seed for picking which rater's judgment stands for the single-review human tier."""
 
 
 def strict_majority(labels: Sequence[str]) -> str | None:
@@ -123,3 +143,8 @@ class HumanRaters(Decider):
                                 decider_kind=HUMAN_RATER, **row)
         pick = random.Random(f"{self.config.seed}:{request.item.id}:{policy}").randrange(len(rows))
         yield self.decision(request, **rows[pick])
+
+
+@decider(HUMAN_TIER, options=HumanDeciderConfig)
+def _make(config: HumanDeciderConfig, run_config: RunConfig) -> Decider:
+    return HumanRaters(config)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from ..inputs.config import DeciderOptions, RunConfig
 from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem
 from .base import Decider, DecisionRequest
+from .registry import decider
 
-if TYPE_CHECKING:
-    from ..inputs.config import PrecomputedDeciderConfig
+
+class PrecomputedDeciderConfig(DeciderOptions):
+    """Scores already in the golden set, e.g. from a production classifier."""
+
+    kind: Literal["precomputed"]
+    scores: str
+    """Key in each item's ``scores`` holding ``{policy: probability of violating}``."""
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    """Scores at or above it decide the violating label."""
+    cost_per_decision_usd: float = Field(default=0.0, ge=0)
+    """What one decision of the production classifier costs."""
 
 
 class PrecomputedScores(Decider):
@@ -64,3 +77,8 @@ class PrecomputedScores(Decider):
                 confidence_source="score", scores=scores, latency_s=0.0,
                 cost_usd=self.config.cost_per_decision_usd,
             )
+
+
+@decider("precomputed", options=PrecomputedDeciderConfig)
+def _make(config: PrecomputedDeciderConfig, run_config: RunConfig) -> Decider:
+    return PrecomputedScores(config)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .cache import ResponseCache, cache_key
 from ..deciders import Decider, DecisionRequest, ModelDecider
 from ..deciders.human import HumanRaters
-from .workplan import EvalPlan
+from .workplan import WorkPlan
 from ..records import Usage
 from .runner import pending_work
 
@@ -57,7 +57,7 @@ class RunEstimate:
         return sum(r.calls for r in self.rows)
 
 
-def estimate_run(plan: EvalPlan, cache: ResponseCache | None, epoch: int = 0) -> RunEstimate:
+def estimate_run(plan: WorkPlan, cache: ResponseCache | None, epoch: int = 0) -> RunEstimate:
     """Calls, tokens and cost of a fresh run of ``plan`` (prompt tokens estimated from characters,
     completion tokens from the answer format); cache hits cost nothing."""
     estimate = RunEstimate()

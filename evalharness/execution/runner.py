@@ -9,7 +9,7 @@ outcome, never a dropped item.
 
 Runs fail closed: each model decider's first uncached request is sent alone, and an answer of
 401, 403 or 404 (bad key, no permission, no such model) — or the first few calls all ending in
-errors — stops the run with :class:`~evalharness.errors.DeciderError` (exit 2) naming the decider
+errors — stops the run with :class:`~evalharness.records.errors.DeciderError` (exit 2) naming the decider
 and the provider's message, keys redacted. What finished is on disk; ``--resume`` retries the rest.
 """
 
@@ -27,7 +27,7 @@ from .cache import ResponseCache, cache_key
 from ..deciders import CallError, Decider, DecisionRequest, ModelDecider
 from ..deciders.base import run_coroutine
 from ..records.errors import DeciderError
-from .workplan import EvalPlan
+from .workplan import WorkPlan
 from .progress import Progress, make_progress
 from .ratelimit import AdaptiveLimiter
 from ..records import Decision
@@ -89,7 +89,7 @@ class RunStats:
     """Per endpoint: concurrency bounds and rate limits met."""
 
 
-def pending_work(plan: EvalPlan, done: set[tuple[str, str, str]]) -> list[Work]:
+def pending_work(plan: WorkPlan, done: set[tuple[str, str, str]]) -> list[Work]:
     """Requests without a decision yet, decider by decider, policy by policy (so the embedded
     model's prompt prefix is reused between consecutive items)."""
     work = []
@@ -123,7 +123,7 @@ class _Writer:
 
 
 def execute(
-    plan: EvalPlan,
+    plan: WorkPlan,
     run_dir: RunDir,
     *,
     cache: ResponseCache | None = None,
@@ -145,7 +145,7 @@ def execute(
     return stats
 
 
-def _execute(plan: EvalPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
+def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
              epoch: int, stats: RunStats) -> None:
     redactor = Redactor.for_deciders(plan.deciders)
     try:
@@ -164,7 +164,7 @@ def _execute(plan: EvalPlan, work: list[Work], writer: _Writer, cache: ResponseC
             decider.close()
 
 
-def _setup(plan: EvalPlan, decider: Decider) -> None:
+def _setup(plan: WorkPlan, decider: Decider) -> None:
     decider.setup(plan.decider_policies(decider), plan.items)
     decider.ready = True
 

@@ -1,26 +1,31 @@
-"""An eval plan: the config checked against its policies, golden set and deciders.
+"""A work plan: the config checked against its policies, golden set and deciders.
 
-Building a plan reads everything a run needs and runs every cheap check, so ``validate`` and the
-start of ``run`` report bad input before any model is loaded or called.
+Building one reads everything a run needs and runs every cheap check, so ``validate`` and the
+start of ``run`` report bad input before any model is loaded or called. Each ``deciders:`` entry
+is checked here against its kind's own options model (:mod:`evalharness.deciders.registry`), so
+a plugin's kind gets the same line-numbered errors as a built-in one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..inputs.config import RunConfig, file_sha256, load_config
+from pydantic import ValidationError
+
 from ..deciders import Decider
-from ..records.errors import EvalHarnessError, GoldenSetError, Problem
+from ..deciders.registry import create_deciders, decider_kind
+from ..inputs.config import RunConfig, file_sha256, read_config
 from ..inputs.goldens import check_labels, select_items, selection_hash
 from ..inputs.policies import Policy, find_policy, load_policy
 from ..records import GoldenItem, GoldenSetInfo, PolicyInfo
-from ..deciders.registry import create_deciders
+from ..records.errors import ConfigError, DeciderError, EvalHarnessError, GoldenSetError, Problem
+
+__all__ = ["WorkPlan", "build_work_plan", "load_config"]
 
 
 @dataclass
-class EvalPlan:
+class WorkPlan:
     """Everything a run needs, loaded and checked."""
 
     config: RunConfig
@@ -92,7 +97,35 @@ def _check_sampling(config: RunConfig, items: list[GoldenItem], path: str) -> No
                 fix=f"give every stratum a share (listed: {sorted(design.population_shares)})")
 
 
-def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan:
+def _check_options(config: RunConfig) -> None:
+    """Replace each ``deciders:`` entry by its kind's options model; every problem names its
+    line."""
+    problems: list[Problem] = []
+    for i, entry in enumerate(config.deciders):
+        try:
+            kind = decider_kind(entry.kind)
+        except DeciderError as exc:
+            first = exc.problems[0]
+            problems.append(config.problem(first.message, "deciders", i, "kind", fix=first.fix).problems[0])
+            continue
+        try:
+            config.deciders[i] = kind.options.model_validate(entry.model_dump(exclude_unset=True))
+        except ValidationError as exc:
+            problems += config.validation_problems(exc, "deciders", i)
+    if problems:
+        raise ConfigError(problems=problems)
+    config.check_decider_names()
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Load a config file: its schema, and every decider entry against its kind's options
+    (see :func:`evalharness.validate` for the checks against data)."""
+    config = read_config(path)
+    _check_options(config)
+    return config
+
+
+def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> WorkPlan:
     """Load and check a config, its policies, golden set and deciders (no model is loaded)."""
     config = load_config(config_path)
     policies = _load_policies(config)
@@ -124,18 +157,10 @@ def build_plan(config_path: Path | str, *, limit: int | None = None) -> EvalPlan
         for made in create_deciders(spec, config):
             made.policy_ids = config.decider_policies(spec)
             deciders.append(made)
-    plan = EvalPlan(config=config, policies=policies, items=items, deciders=deciders,
+    plan = WorkPlan(config=config, policies=policies, items=items, deciders=deciders,
                     golden_set=info, limit=limit)
     for decider in deciders:
         decider.check(plan.decider_policies(decider), items)
     return plan
 
 
-def describe_plan(plan: EvalPlan) -> dict[str, Any]:
-    """A short summary for ``validate``: counts per policy and decider."""
-    return {
-        "config": str(plan.config.path),
-        "items": len(plan.items),
-        "policies": {pid: len(plan.items_for(p)) for pid, p in plan.policies.items()},
-        "deciders": [d.name for d in plan.deciders],
-    }

@@ -108,8 +108,7 @@ def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rul
     drop = delta.worse_by
     iv = delta.diff
     shown = (f"{name} {_fmt(metric, delta.base.value)} → {_fmt(metric, delta.candidate.value)} "
-             f"(Δ {iv.value:+.3f}"
-             + (f" [{iv.low:+.3f}, {iv.high:+.3f}]" if iv.low is not None and iv.high is not None else "")
+             f"(Δ {iv.text(3, signed=True)}"
              + (f", McNemar p={delta.p_value:.3g}" if delta.p_value is not None else "") + ")")
     power = _power_note(gate, delta, limit)
     common = {"value": drop, "n": delta.n, "detectable_drop": delta.detectable_drop,

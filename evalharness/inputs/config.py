@@ -1,5 +1,8 @@
 """Eval configs: what to run, validated by pydantic with ``extra="forbid"``.
 
+The options of each decider kind are that kind's own model (:class:`DeciderOptions`, in its
+module under :mod:`evalharness.deciders` or in a plugin); here a decider is a :class:`DeciderSpec`.
+
 Relative paths in a config are resolved against the config file's folder. Policies are named by id
 and looked up in ``policies_dir`` (default: the nearest ``policies/`` folder at or above the config).
 """
@@ -9,13 +12,22 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..records.errors import ConfigError
+from ..records.errors import ConfigError, Problem
 from ..records.targets import Prevalences, RoutingTargets, SamplingDesign
-from .yamlfile import YamlDocument, load_yaml, parse_model
+from .yamlfile import YamlDocument, load_yaml, parse_model, validation_problems
 
 Scalar = Union[str, int, float, bool]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -64,11 +76,19 @@ class GoldenSetSpec(_Strict):
         return value
 
 
-class _DeciderBase(_Strict):
+class DeciderSpec(_Strict):
+    """One entry of ``deciders:``. Its ``kind`` names a registered decider kind (built in, or
+    added by a plugin package); that kind's own options model checks the other keys
+    (:func:`evalharness.execution.workplan.load_config`)."""
+
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
     name: str
     """Name in results; letters, digits, ``_ . -``."""
     policies: list[str] | None = None
     """Limit this decider to these policy ids (default: all the config's policies)."""
+    kind: str
+    """Which decider: ``llm``, ``classic``, ``human``, ``precomputed`` or a plugin's kind."""
 
     @field_validator("name")
     @classmethod
@@ -78,138 +98,11 @@ class _DeciderBase(_Strict):
         return name
 
 
-class Price(_Strict):
-    """Token prices in USD per million tokens; overrides litellm's price map (use 0 for local)."""
+class DeciderOptions(DeciderSpec):
+    """Base of a decider kind's options model: ``kind: Literal["<kind>"]`` plus its own keys;
+    an unknown key is an error naming its line."""
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    """Price of prompt tokens served from the provider's cache (default: the input price)."""
-
-
-class LlmDeciderConfig(_DeciderBase):
-    """A language model that reads the policy prompt and answers with a label."""
-
-    kind: Literal["llm"]
-    model: str = "embedded"
-    """``embedded`` runs a GGUF model in-process with llama.cpp (SmolLM2-135M by default); any
-    other value is a litellm model string, e.g. ``openai/gpt-4o-mini``, ``anthropic/<model>``, or
-    ``openai/<alias>`` with ``api_base`` for any OpenAI-compatible server (vLLM, llama.cpp server)."""
-    gguf: str | None = None
-    """Path to another GGUF file for ``model: embedded``."""
-    n_ctx: int = Field(default=2048, ge=256)
-    """Context window for the embedded model; longer items are truncated from the middle."""
-    threads: int | None = Field(default=None, ge=1)
-    """CPU threads for the embedded model (default: all cores)."""
-    compute_cost_per_hour_usd: float = Field(default=0.0, ge=0)
-    """What an hour of the machine running the embedded model costs."""
-    api_base: str | None = None
-    """Base URL of an OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8080/v1``."""
-    api_key_env: str | None = None
-    """Name of the environment variable holding the API key (never the key itself)."""
-    api_version: str | None = None
-    """API version, for Azure OpenAI."""
-    client: Literal["auto", "openai", "litellm"] = "auto"
-    """``auto`` calls OpenAI-compatible endpoints through the openai SDK directly (less CPU per
-    request) and every other provider through litellm."""
-    structured_output: Literal["auto", "json_schema", "json_object", "text"] = "auto"
-    """How the model is asked to answer: a JSON schema, a JSON object (with the schema, as llama.cpp
-    server accepts), or plain text parsed strictly. ``auto``: json_schema where litellm's model map
-    says the model supports it, otherwise text."""
-    logprobs: bool | None = None
-    """Ask for token log-probabilities to derive the confidence (default: on for the OpenAI-compatible
-    path, off for litellm providers)."""
-    top_logprobs: int = Field(default=5, ge=0, le=20)
-    """Alternatives per token to request; they give the per-label scores."""
-    temperature: float = Field(default=0.0, ge=0)
-    """Sampling temperature (0: the most likely answer)."""
-    max_tokens: int | None = Field(default=None, gt=0)
-    """Output token limit (default 16 for text, 64 for JSON answers)."""
-    seed: int | None = None
-    """Sampling seed, for providers that support one."""
-    concurrency: int = Field(default=8, ge=1, le=1024)
-    """Most requests in flight to this endpoint; lowered automatically on rate limits."""
-    timeout_s: float = Field(default=60.0, gt=0)
-    """Per-request timeout."""
-    max_attempts: int = Field(default=4, ge=1, le=20)
-    """Tries per item for retryable failures (429, 5xx, timeouts, connection errors)."""
-    price: Price | None = None
-    """Token prices; required when litellm's price map does not know the model."""
-    prompt_variants: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
-    """Policy prompt variants to run (``default`` is ``prompt:``; others come from a policy's
-    ``variants:``). With more than one, each becomes a decider named ``<name>@<variant>``."""
-
-    @property
-    def embedded(self) -> bool:
-        return self.model == "embedded"
-
-    @model_validator(mode="after")
-    def _consistent(self) -> LlmDeciderConfig:
-        if self.embedded:
-            remote = [f for f in ("api_base", "api_key_env", "api_version", "price")
-                      if getattr(self, f) is not None]
-            if remote:
-                raise ValueError(f"{remote} apply to remote models, not model: embedded")
-        elif self.gguf:
-            raise ValueError("gguf applies to model: embedded only")
-        if len(set(self.prompt_variants)) != len(self.prompt_variants):
-            raise ValueError("prompt_variants: each variant may be listed once")
-        return self
-
-
-class ClassicDeciderConfig(_DeciderBase):
-    """TF-IDF features and logistic regression, trained on a disjoint golden set."""
-
-    kind: Literal["classic"]
-    train: GoldenSetSpec
-    """Training items; their ids must not overlap the evaluated items."""
-    features: Literal["word", "char", "word+char"] = "word+char"
-    """Word 1-2 grams, character 2-5 grams within word bounds, or both."""
-    max_features: int = Field(default=100_000, gt=0)
-    """Vocabulary size per feature kind."""
-    c: float = Field(default=4.0, gt=0)
-    """Inverse regularisation strength of the logistic regression."""
-    class_weight: Literal["balanced", "none"] = "balanced"
-    """``balanced`` weights classes inversely to their frequency (rare violations count more)."""
-    seed: int = 0
-    """Seed of the logistic regression solver."""
-
-
-class HumanDeciderConfig(_DeciderBase):
-    """The golden set's own raters, scored against QA gold like any other decider."""
-
-    kind: Literal["human"]
-    cost_per_hour_usd: float = Field(ge=0)
-    """Loaded hourly cost of a moderator (override per site with ``site_cost_per_hour_usd``)."""
-    seconds_per_item: float | None = Field(default=None, gt=0)
-    """Handling time when the annotations do not record it."""
-    sites: dict[str, list[str]] = Field(default_factory=dict)
-    """Map site name -> rater ids, when the data has no site."""
-    site_cost_per_hour_usd: dict[str, float] = Field(default_factory=dict)
-    """Hourly cost per site, where it differs from ``cost_per_hour_usd``."""
-    leave_one_out: Literal["auto", "always", "never"] = "auto"
-    """Grade each rater against the majority of the *other* raters: ``auto`` does so where the
-    golden set says gold came from these raters."""
-    seed: int = 0
-    """Seed for picking which rater's judgment stands for the single-review human tier."""
-
-
-class PrecomputedDeciderConfig(_DeciderBase):
-    """Scores already in the golden set, e.g. from a production classifier."""
-
-    kind: Literal["precomputed"]
-    scores: str
-    """Key in each item's ``scores`` holding ``{policy: probability of violating}``."""
-    threshold: float = Field(default=0.5, ge=0, le=1)
-    """Scores at or above it decide the violating label."""
-    cost_per_decision_usd: float = Field(default=0.0, ge=0)
-    """What one decision of the production classifier costs."""
-
-
-DeciderConfig = Annotated[
-    Union[LlmDeciderConfig, ClassicDeciderConfig, HumanDeciderConfig, PrecomputedDeciderConfig],
-    Field(discriminator="kind"),
-]
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class CacheSpec(_Strict):
@@ -238,8 +131,9 @@ class RunConfig(_Strict):
     """Policy ids, looked up in ``policies_dir``."""
     policies_dir: str | None = None
     """Folder of policy files (default: the nearest ``policies/`` at or above this config)."""
-    deciders: list[DeciderConfig] = Field(min_length=1)
-    """Who decides: ``kind`` llm, classic, human or precomputed; each is graded against QA gold."""
+    deciders: list[SerializeAsAny[DeciderSpec]] = Field(min_length=1)
+    """Who decides: ``kind`` llm, classic, human, precomputed or a plugin's; each is graded
+    against QA gold."""
     slice_by: list[str] = Field(default_factory=list)
     """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
     output_dir: str | None = None
@@ -277,12 +171,16 @@ class RunConfig(_Strict):
         name = decider.name  # type: ignore[attr-defined]
         return [name] if len(variants) == 1 else [f"{name}@{v}" for v in variants]
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> RunConfig:
+    def check_decider_names(self) -> None:
+        """Result names must be unique across the deciders (once their options are checked)."""
         names = [n for d in self.deciders for n in self.decider_names(d)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"decider names must be unique; repeated: {dupes}")
+            raise self.problem(f"decider names must be unique; repeated: {dupes}", "deciders",
+                               fix="rename one of them")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
         if len(set(self.policies)) != len(self.policies):
             raise ValueError("policies: each policy may be listed once")
         unknown = sorted(set(self.prevalence) - set(self.policies))
@@ -324,6 +222,14 @@ class RunConfig(_Strict):
             fix=fix,
         )
 
+    def validation_problems(self, exc: ValidationError, *prefix: Any) -> list[Problem]:
+        """One problem per field of a pydantic error in the block at ``prefix`` of this
+        config, each with its line."""
+        if self._source is not None:
+            return validation_problems(exc, self._source, prefix=prefix)
+        return [Problem(e["msg"], field=".".join(str(p) for p in (*prefix, *e["loc"])))
+                for e in exc.errors()]
+
     def find_policies_dir(self) -> Path:
         if self.policies_dir:
             return self.resolve(self.policies_dir)
@@ -341,8 +247,9 @@ class RunConfig(_Strict):
         return list(chosen) if chosen else list(self.policies)
 
 
-def load_config(path: Path | str) -> RunConfig:
-    """Load and schema-check a config file (see :func:`evalharness.validate` for data checks)."""
+def read_config(path: Path | str) -> RunConfig:
+    """Read and schema-check a config file; each ``deciders:`` entry is checked against its
+    kind's options later, by :func:`evalharness.execution.workplan.load_config`."""
     doc = load_yaml(Path(path), ConfigError)
     config = parse_model(RunConfig, doc, ConfigError)
     assert isinstance(config, RunConfig)
@@ -366,6 +273,3 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def config_json_schema() -> dict[str, Any]:
-    """JSON Schema of the config format, for editor completion and the config reference."""
-    return RunConfig.model_json_schema()

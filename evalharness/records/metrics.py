@@ -23,6 +23,24 @@ class Interval(Record):
     method: str | None = None
     """``wilson``, ``bootstrap``, ``clopper-pearson``, ``paired-bootstrap`` or ``newcombe``."""
 
+    def text(self, digits: int = 2, *, signed: bool = False, undefined: str = "–",
+             point: str = "") -> str:
+        """The interval as people read it everywhere: ``0.62 [0.55, 0.69]`` (``signed``: with
+        ``+``/``-``, for differences); the value and ``point`` when it has no bounds;
+        ``undefined`` when it has no value.
+
+        >>> Interval(value=0.625, low=0.55, high=0.69).text(), Interval(value=None).text()
+        ('0.62 [0.55, 0.69]', '–')
+        >>> Interval(value=-0.1, low=-0.2, high=0.01).text(3, signed=True)
+        '-0.100 [-0.200, +0.010]'
+        """
+        if self.value is None:
+            return undefined
+        spec = f"{'+' if signed else ''}.{digits}f"
+        if self.low is None or self.high is None:
+            return f"{self.value:{spec}}{point}"
+        return f"{self.value:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
 
 class SliceKey(Record):
     key: str

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from ..records import Interval, ReliabilityBin
-from .markdown import fmt_interval
+from .format import fmt_interval
 
 KIND_COLORS = {
     "llm": "#2563eb",
@@ -23,7 +23,6 @@ KIND_COLORS = {
     "human": "#15803d",
     "human_rater": "#15803d",
     "site": "#b45309",
-    "fake": "#6b7280",
 }
 CEILING = "#15803d"
 GRID = "#eef0f3"

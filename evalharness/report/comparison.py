@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 from ..records.kinds import HUMAN_KINDS
 from ..records.comparison import CompareResult, DeciderComparison, MetricDelta, PolicyComparison
 from ..records.gate import GateResult
 from ..records import Interval
-from .markdown import fmt_interval, fmt_seconds, fmt_usd, md_escape
+from .format import table, fmt_interval, fmt_seconds, fmt_usd, md_escape
 
 _METRIC_NAMES = {
     "accuracy": "accuracy", "cohen_kappa": "κ", "coverage": "coverage",
@@ -65,11 +64,6 @@ def _fmt_diff(d: MetricDelta) -> str:
 
 def _short(h: str | None) -> str:
     return h[:8] if h else "–"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _policy_line(pc: PolicyComparison) -> str:
@@ -135,7 +129,7 @@ def compare_markdown(result: CompareResult, *, limit: int = COMMENT_LIMIT) -> st
                 _fmt_diff(d) if (d := dc.delta("latency_p95_s")) else "–",
             ])
         if rows:
-            lines += _table(header, rows)
+            lines += table(header, rows)
         else:
             lines.append("No decider is in both runs for this policy.")
         lines.append("")
@@ -174,7 +168,7 @@ def _gate_checks(gate: GateResult) -> list[str]:
     out = [f"<details{' open' if flagged else ''}><summary>Gate checks ({len(checks)}): one-sided "
            f"bounds at the gate's level; smallest drop each resolves"
            + (f" — {len(flagged)} underpowered" if flagged else "") + "</summary>", ""]
-    out += _table(["policy · decider", "metric", "check", "bound", "detectable drop", "result"],
+    out += table(["policy · decider", "metric", "check", "bound", "detectable drop", "result"],
                   rows)
     out += ["", "A drop check passes only when the one-sided bound of the drop is below the "
             "allowed drop (non-inferiority); the detectable drop is the smallest allowed drop at "
@@ -192,14 +186,14 @@ def _decider_details(dc: DeciderComparison) -> list[str]:
              "–" if d.drop_bound is None else f"{d.drop_bound:+.3f}",
              "–" if d.detectable_drop is None else f"{d.detectable_drop:.3f}"]
             for d in dc.deltas]
-    lines += _table(["metric", "base", "candidate", "Δ [interval]", "drop ≤ (one-sided)",
+    lines += table(["metric", "base", "candidate", "Δ [interval]", "drop ≤ (one-sided)",
                      "detectable drop"], rows)
     lines.append("")
     if dc.flips.transitions:
         rows = [[md_escape(t.gold), md_escape(t.base), md_escape(t.candidate), str(t.n),
                  ", ".join(md_escape(e) for e in t.examples)]
                 for t in dc.flips.transitions[:20]]
-        lines += _table(["gold", "base decided", "candidate decided", "items", "e.g."], rows)
+        lines += table(["gold", "base decided", "candidate decided", "items", "e.g."], rows)
         lines.append("")
     by_gold = ", ".join(f"{md_escape(g)}: {c.correct_to_wrong} ✓→✗ / {c.wrong_to_correct} ✗→✓"
                         for g, c in dc.flips.by_gold.items())

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..records import Interval
 from ..records.history import HistoryRow, RunHistory
-from .markdown import fmt_interval, fmt_usd, md_escape
+from .format import fmt_interval, fmt_usd, md_escape
 
 __all__ = ["history_markdown", "history_svg"]
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from ..records import HUMAN_KINDS, OUTCOMES_NOT_OK, Interval, Manifest, MetricRow, MetricsFile
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses
 from . import charts
-from .markdown import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
+from .format import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
 from .views import (
     PolicyView,
     all_errors,

@@ -12,251 +12,24 @@ from collections.abc import Sequence
 from ..records import (
     HUMAN_KINDS,
     OUTCOMES_NOT_OK,
-    Difference,
-    HumanAgreement,
     Interval,
     Manifest,
     MetricRow,
     MetricsFile,
 )
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
+from .format import TEXT_LIMIT, fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_usd, md_code, md_escape, table
+from .humans import humans_section
+from .summary import ceiling_cell, outcomes_cell, summary_lines, vs_best_cell
 from .views import (
-    all_errors,
-    golden_prevalence,
     PolicyView,
-    assumed_seconds,
-    n_judgments,
-    not_ok,
     policy_views,
-    significant_sites,
 )
-
-TEXT_LIMIT = 160
-"""Characters of item text shown in a table cell."""
-
-
-def md_escape(text: object, limit: int | None = None) -> str:
-    """Make data safe inside a markdown table cell: no pipes, backticks, newlines or HTML."""
-    out = str(text)
-    if limit is not None and len(out) > limit:
-        out = out[: limit - 1] + "…"
-    out = out.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    out = out.replace("<", "&lt;").replace(">", "&gt;")
-    out = out.replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]")
-    return " ".join(out.split())
-
-
-def md_code(text: object) -> str:
-    """Data as an inline code span (outside tables): backticks and line breaks cannot escape it."""
-    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
-
-
-def fmt_num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
-    if iv is None or iv.value is None:
-        return "–"
-    if iv.low is None or iv.high is None:
-        return f"{iv.value:.{digits}f}"
-    return f"{iv.value:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
-
-
-def fmt_signed(iv: Interval | None, digits: int = 2) -> str:
-    """A difference with its interval, signs shown: ``−0.12 [−0.20, −0.04]``."""
-    if iv is None or iv.value is None:
-        return "–"
-
-    def s(x: float) -> str:
-        text = f"{x:+.{digits}f}"
-        return ("±" + text[1:]) if float(text) == 0 else text.replace("-", "−")
-
-    if iv.low is None or iv.high is None:
-        return s(iv.value)
-    return f"{s(iv.value)} [{s(iv.low)}, {s(iv.high)}]"
-
-
-def fmt_p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def fmt_usd(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value == 0:
-        return "$0"
-    return f"${value:.2g}" if value < 0.01 else f"${value:.4f}"
-
-
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
-
-
-def fmt_rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def _vs_best(d: Difference | None, row: MetricRow, best: MetricRow | None) -> str:
-    if d is None:
-        if best is None or row is not best:
-            return "–"
-        return ("best (significantly ahead of every other)" if row.best == "significant"
-                else "highest (point estimate)")
-    mark = " *" if d.significant else ""
-    return f"{fmt_signed(d.difference)} vs {md_escape(d.reference)}{mark}"
-
-
-def _ceiling(view: PolicyView, row: MetricRow) -> str:
-    ceiling = view.ceiling
-    if ceiling is None or row.decider_kind in HUMAN_KINDS:
-        return "–"
-    return fmt_interval(ceiling.rater_accuracy)
-
-
-def _outcomes(row: MetricRow) -> str:
-    bad = not_ok(row)
-    if not bad:
-        return "all ok"
-    if all_errors(row):
-        return "all errors" if set(bad) == {"error"} else "no ok decision (" + \
-            ", ".join(f"{n} {o}" for o, n in bad.items()) + ")"
-    return ", ".join(f"{n} {o}" for o, n in bad.items())
-
-
-def _auc(row: MetricRow) -> str:
-    sq = row.score_quality
-    return "–" if sq is None else fmt_interval(sq.roc_auc)
-
-
-def _human_line(agreement: HumanAgreement) -> str:
-    alpha = agreement.alpha if agreement.alpha is not None else Interval(
-        value=agreement.krippendorff_alpha)
-    return (
-        f"Human reference ({md_escape(agreement.decider)}): raters agree with QA gold "
-        f"{fmt_interval(agreement.rater_accuracy)} (n={n_judgments(agreement)} judgments by "
-        f"{len(agreement.raters)} raters, graded leave-one-out where gold came from them); "
-        f"Krippendorff's α = {fmt_interval(alpha)} over {agreement.n_items} items."
-    )
 
 
 # --------------------------------------------------------------------------------------------
 # summary
 # --------------------------------------------------------------------------------------------
-
-
-def summary_lines(metrics: MetricsFile, manifest: Manifest,
-                  causes: dict[str, PolicyCauses] | None = None) -> list[str]:
-    """The summary table and one or two lines of findings per policy (fits a PR comment)."""
-    views = policy_views(metrics, manifest, causes)
-    header = ["policy", "decider", "kind", "n", "accuracy", "raters vs QA", "Δ accuracy vs best",
-              "κ", "outcomes", "ROC AUC", "$/decision", "$/correct", "p50 latency"]
-    table = []
-    for v in views:
-        for r in v.overall:
-            table.append([
-                md_escape(r.policy), md_escape(r.decider), r.decider_kind, str(r.n),
-                fmt_interval(r.accuracy), _ceiling(v, r), _vs_best(r.accuracy_vs_best, r, v.best),
-                fmt_num(r.cohen_kappa, 2), _outcomes(r), _auc(r),
-                fmt_usd(r.cost_per_decision_usd), fmt_usd(r.cost_per_correct_usd),
-                fmt_seconds(r.latency_p50_s),
-            ])
-    lines = _table(header, table)
-    lines += ["", "Δ vs best: on the items both decided, against one gold (a human tier's "
-              "leave-one-out gold when one side is human). \\* significant: exact McNemar test, "
-              "Holm-adjusted over the comparisons with the best, below 0.05. The best is "
-              "\"highest (point estimate)\" unless it is significantly ahead of every other."]
-    lines += _prevalence_note(views, manifest)
-    for v in views:
-        lines += [""] + [f"- {line}" for line in _findings(v)]
-    return lines
-
-
-def _prevalence_note(views: list[PolicyView], manifest: Manifest) -> list[str]:
-    """Which prevalence the numbers are at, and the rates at production prevalence when stated."""
-    lines = []
-    for v in views:
-        stated = [r for r in v.overall if r.production is not None]
-        golden = golden_prevalence(v)
-        if not stated:
-            lines += ["", f"**{md_escape(v.policy)}**: no production prevalence is stated, so "
-                      f"every number here is at this golden set's prevalence ({golden} "
-                      "violating), not production's. Set `prevalence:` in the config."]
-            continue
-        p = stated[0].production
-        assert p is not None
-        if p.basis == "sampling":
-            lines += ["", f"**{md_escape(v.policy)} in the sampled population** (design weights "
-                      f"of the config's `sampling:`; estimated prevalence {p.prevalence:.2%}, this "
-                      f"golden set has {golden}; stratified-bootstrap intervals, estimates rather "
-                      "than guarantees): what each decider delivers in production.", ""]
-        else:
-            lines += ["", f"**{md_escape(v.policy)} at production prevalence {p.prevalence:.2%}** "
-                      f"(stated in the config; this golden set has {golden}): what each decider "
-                      "delivers in production.", ""]
-        lines += _table(["decider", "precision of violating calls", "recall", "accuracy",
-                         "share of traffic called violating"],
-                        [[md_escape(r.decider), fmt_interval(r.production.violating_precision),
-                          fmt_interval(r.production.violating_recall),
-                          fmt_interval(r.production.accuracy),
-                          fmt_interval(r.production.violating_called, 3)]
-                         for r in stated if r.production is not None])
-    return lines
-
-
-def _findings(v: PolicyView) -> list[str]:
-    out = []
-    name = f"**{md_escape(v.policy)}**"
-    for a in v.agreement:
-        alpha = fmt_interval(a.alpha) if a.alpha else fmt_num(a.krippendorff_alpha, 2)
-        out.append(
-            f"{name}: Human reference ({md_escape(a.decider)}): raters agree with QA gold "
-            f"{fmt_interval(a.rater_accuracy)} ({n_judgments(a)} judgments, {len(a.raters)} "
-            f"raters); α = {alpha}; raters split on {a.n_split_items} of {a.n_items} items "
-            "(see the SOP request)."
-        )
-        if a.sites:
-            worse = significant_sites(a)
-            out.append(
-                f"{name} sites: best {md_escape(a.best_site or '–')}; "
-                + (f"significantly different: {', '.join(map(md_escape, worse))}."
-                   if worse else "no site differs significantly from it.")
-            )
-    if v.best is not None and len(v.overall) > 1:
-        worse = [r.decider for r in v.overall if r.accuracy_vs_best and r.accuracy_vs_best.significant
-                 and (r.accuracy_vs_best.difference.value or 0.0) < 0]
-        better = [r.decider for r in v.overall if r.accuracy_vs_best and r.accuracy_vs_best.significant
-                  and (r.accuracy_vs_best.difference.value or 0.0) > 0]
-        what = ("best, significantly ahead of every other decider" if v.best.best == "significant"
-                else "highest accuracy (a point estimate: not significantly ahead of every other)")
-        out.append(
-            f"{name}: {what}: {md_escape(v.best.decider)} {fmt_interval(v.best.accuracy)}; "
-            + (f"significantly less accurate: {', '.join(map(md_escape, worse))}."
-               if worse else "the others are not significantly different.")
-            + (f" More accurate than it on the items both decided: "
-               f"{', '.join(map(md_escape, better))} (the ranking uses the items all decided)."
-               if better else "")
-        )
-    for r in v.overall:
-        d = r.accuracy_vs_best
-        if d is not None and d.n_left_out:
-            out.append(f"{name}: {md_escape(r.decider)} vs {md_escape(d.reference)} is compared on "
-                       f"{d.n} items; {d.n_left_out} left out of that comparison only "
-                       f"({md_escape(d.left_out_reason or '')}).")
-        if all_errors(r):
-            out.append(f"{name}: {md_escape(r.decider)}: all errors — no decision to grade; it "
-                       "is never ranked.")
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,15 +64,15 @@ def _deciders(v: PolicyView) -> list[str]:
         rows.append([
             md_escape(r.decider), r.decider_kind,
             str(r.n) + (f" (+{r.n_no_gold} no gold)" if r.n_no_gold else ""),
-            fmt_interval(r.accuracy), _ceiling(v, r), _vs_best(d, r, v.best),
+            fmt_interval(r.accuracy), ceiling_cell(v, r), vs_best_cell(d, r, v.best),
             f"{d.only_this_right} / {d.only_reference_right} of {d.n}" if d else "–",
             fmt_p(d.p_value) if d else "–", fmt_num(r.cohen_kappa, 2), fmt_interval(r.coverage),
-            _outcomes(r), fmt_usd(r.cost_per_decision_usd), fmt_usd(r.cost_per_correct_usd),
+            outcomes_cell(r), fmt_usd(r.cost_per_decision_usd), fmt_usd(r.cost_per_correct_usd),
             fmt_seconds(r.latency_p50_s), fmt_seconds(r.latency_p95_s),
         ])
     return [
         "### Deciders", "",
-        *_table(header, rows), "",
+        *table(header, rows), "",
         "Δ vs best: this decider's accuracy minus the most accurate one's, on the items both "
         "decided and against one gold — the human tier's leave-one-out gold (the majority of the "
         "other raters) when either side is the human tier, else QA gold; items without such a "
@@ -316,12 +89,12 @@ def _scores(v: PolicyView) -> list[str]:
     first = rows[0].score_quality
     assert first is not None
     violating = ", ".join(map(md_escape, first.violating))
-    table = []
+    body = []
     for r in rows:
         sq = r.score_quality
         assert sq is not None
         base = sq.n_positive / sq.n_scored if sq.n_scored else None
-        table.append([
+        body.append([
             md_escape(r.decider), str(sq.n_scored), str(sq.n_unscored), str(sq.n_positive),
             fmt_interval(sq.roc_auc),
             f"{fmt_interval(sq.average_precision)} (base {fmt_num(base, 2)})",
@@ -334,8 +107,8 @@ def _scores(v: PolicyView) -> list[str]:
         "of these numbers and counted in *left out*. 0.5 AUC is chance; average precision's "
         "chance level is the base rate. ECE: mean gap between predicted and observed rate over "
         "10 bins.", "",
-        *_table(["decider", "scored", "left out (not ok)", "violating", "ROC AUC",
-                 "average precision", "ECE"], table), "",
+        *table(["decider", "scored", "left out (not ok)", "violating", "ROC AUC",
+                 "average precision", "ECE"], body), "",
     ]
     for r in rows:
         sq = r.score_quality
@@ -344,7 +117,7 @@ def _scores(v: PolicyView) -> list[str]:
         if not bins:
             continue
         lines += [f"Reliability of **{md_escape(r.decider)}** (bins with decisions):", ""]
-        lines += _table(["P(violating)", "n", "mean predicted", "observed [95%]"], [
+        lines += table(["P(violating)", "n", "mean predicted", "observed [95%]"], [
             [f"{b.low:.1f}–{b.high:.1f}", str(b.n), fmt_num(b.mean_confidence, 2),
              fmt_interval(Interval(value=b.observed_rate, low=b.ci_low, high=b.ci_high))]
             for b in bins
@@ -359,76 +132,10 @@ def _confusions(v: PolicyView) -> list[str]:
     for r in v.overall:
         lines += [f"**{md_escape(r.decider)}** (n={r.n}"
                   + (f", {r.n_no_gold} without gold" if r.n_no_gold else "") + ")", ""]
-        lines += _table(["gold \\ decided", *map(md_escape, columns)],
+        lines += table(["gold \\ decided", *map(md_escape, columns)],
                         [[md_escape(label), *map(str, counts)]
                          for label, counts in zip(v.labels, r.confusion)])
         lines.append("")
-    return lines
-
-
-def _humans(v: PolicyView, manifest: Manifest) -> list[str]:
-    lines: list[str] = []
-    for a in v.agreement:
-        lines += [f"### Human agreement ({md_escape(a.decider)})", "", _human_line(a), ""]
-        if a.labels:
-            lines += _table(
-                ["label", "α (label vs rest) [95%]", "items with this label", "raters split",
-                 "raters' recall vs QA"],
-                [[md_escape(la.label), fmt_interval(la.alpha), str(la.n_items), str(la.n_split),
-                  fmt_interval(la.rater_recall)] for la in a.labels],
-            )
-            if len(a.labels) == 2:
-                lines += ["", "With two labels, α of each label against the rest equals the "
-                          "overall α."]
-            lines.append("")
-        raters = sorted(a.raters, key=lambda r: (r.accuracy.high is None,
-                                                 r.accuracy.high or 0.0, r.rater))
-        shown = raters[:10]
-        lines += [f"Raters with the lowest accuracy vs QA ({len(shown)} of {len(raters)}, "
-                  "ranked by the upper bound of the interval so that raters with few judgments "
-                  "are not singled out; all in report.html and metrics.json):", ""]
-        lines += _table(["rater", "site", "graded", "accuracy vs QA [95%]"], [
-            [md_escape(r.rater), md_escape(r.site or "–"), str(r.n), fmt_interval(r.accuracy)]
-            for r in shown
-        ])
-        lines.append("")
-        lines += _sites(a, v.labels, manifest)
-    return lines
-
-
-def _sites(a: HumanAgreement, labels: Sequence[str], manifest: Manifest) -> list[str]:
-    lines = [f"### BPO sites ({md_escape(a.decider)})", ""]
-    if not a.sites:
-        return lines + ["No site is recorded for these raters (map raters to sites with `sites:` "
-                        "in the human decider's config).", ""]
-    header = ["site", "raters", "graded", "accuracy vs QA", "Δ vs best site [95%]",
-              *(f"recall {md_escape(label)}" for label in labels), "items/hour",
-              "$/decision", "$/correct"]
-    rows = []
-    for s in a.sites:
-        d = s.accuracy_vs_best
-        rows.append([
-            md_escape(s.site), str(s.raters), str(s.n), fmt_interval(s.accuracy),
-            "best" if s.site == a.best_site else
-            (fmt_signed(d.difference) + (" *" if d.significant else "") if d else "–"),
-            *(fmt_interval(s.recall.get(label)) for label in labels),
-            (f"{fmt_rate(s.items_per_hour.value)} [{fmt_rate(s.items_per_hour.low)}, "
-             f"{fmt_rate(s.items_per_hour.high)}]") if s.items_per_hour else "–",
-            fmt_usd(s.cost_per_decision_usd), fmt_usd(s.cost_per_correct_usd),
-        ])
-    seconds = assumed_seconds(manifest, a.decider)
-    lines += _table(header, rows)
-    lines += [
-        "",
-        "Δ vs best site: accuracy minus the most accurate site's, with Newcombe's hybrid score "
-        "interval for two independent proportions; \\* marks an interval that excludes 0 (a "
-        "significant difference). It treats judgments as independent, although they cluster by "
-        "rater and sites may have judged different items. Items/hour: judgments per hour of "
-        "handling time, bootstrap interval over judgments"
-        + (f"; where the data has no handling time, {seconds:g} s a judgment is assumed." if seconds
-           else "."),
-        "",
-    ]
     return lines
 
 
@@ -441,14 +148,14 @@ def _slices(v: PolicyView) -> list[str]:
         for (value, _), r in cell.items():
             size[value] = max(size.get(value, 0), r.n)
         values = sorted(size, key=lambda val: (-size[val], val))
-        table = []
+        body = []
         for value in values:
-            table.append([md_escape(value, 40), str(size[value]), *(
+            body.append([md_escape(value, 40), str(size[value]), *(
                 fmt_interval(cell[(value, d)].accuracy) if (value, d) in cell else "–"
                 for d in deciders
             )])
         lines += [f"### Accuracy by {md_escape(key)}", "",
-                  *_table([md_escape(key), "n", *map(md_escape, deciders)], table), ""]
+                  *table([md_escape(key), "n", *map(md_escape, deciders)], body), ""]
     return lines
 
 
@@ -471,7 +178,7 @@ def _root_causes(v: PolicyView, n_wrong: int = 5, n_splits: int = 8) -> list[str
             rows.append([md_escape(dc.decider),
                          f"{md_escape(conf.gold)} → {md_escape(conf.decided)}",
                          str(conf.count), f"{conf.share:.0%}"])
-    lines += _table(["decider", "gold → decided", "items", "share of its errors"], rows) if rows \
+    lines += table(["decider", "gold → decided", "items", "share of its errors"], rows) if rows \
         else ["No errors."]
     lines += ["", "#### Slices with the most errors", "",
               "Errors = error rate × items in the slice, with the Wilson interval of the rate. "
@@ -489,7 +196,7 @@ def _root_causes(v: PolicyView, n_wrong: int = 5, n_splits: int = 8) -> list[str
             ])
     header = ["decider", "slice", "n", "errors", "error rate [95%]", "errors [95%]",
               "above overall"]
-    lines += _table(header, rows) if rows else ["No slices (no `slice_by` in the config)."]
+    lines += table(header, rows) if rows else ["No slices (no `slice_by` in the config)."]
     lines.append("")
     for dc in c.deciders:
         if dc.kind in HUMAN_KINDS or not dc.errors:
@@ -499,7 +206,7 @@ def _root_causes(v: PolicyView, n_wrong: int = 5, n_splits: int = 8) -> list[str
                   f"{dc.errors_on_split} of them on items where the raters split (those are "
                   "listed under *Items where the raters split*). Errors on items the raters "
                   "agreed on, not-ok outputs first, then the most confident:", ""]
-        lines += _table(["item", "text", "QA gold", "decided", "confidence", "raters", "output"], [
+        lines += table(["item", "text", "QA gold", "decided", "confidence", "raters", "output"], [
             [md_escape(w.item_id, 40), _text(w.text), md_escape(w.gold or "–"),
              md_escape(w.decided), fmt_num(w.confidence, 2), _votes(w.votes),
              md_escape(w.error or w.raw or "–", 80)]
@@ -511,7 +218,7 @@ def _root_causes(v: PolicyView, n_wrong: int = 5, n_splits: int = 8) -> list[str
               "these.", ""]
     if c.splits:
         deciders = [dc.decider for dc in c.deciders]
-        lines += _table(["item", "text", "rater votes", "QA gold", *map(md_escape, deciders)], [
+        lines += table(["item", "text", "rater votes", "QA gold", *map(md_escape, deciders)], [
             [md_escape(s.item_id, 40), _text(s.text), _votes(s.votes), md_escape(s.gold or "–"),
              *(md_escape(dict(s.decided).get(d, "–")) for d in deciders)]
             for s in c.splits[:n_splits]
@@ -573,16 +280,16 @@ def _policy_section(v: PolicyView, manifest: Manifest) -> list[str]:
     lines += ["### Which decider is best on which label", "", *_best_by_label(v.overall), ""]
     header = ["decider", *(f"{md_escape(label)} {part}" for label in v.labels
                            for part in ("P", "R", "F1"))]
-    table = [
+    body = [
         [md_escape(r.decider), *(fmt_interval(getattr(r, part)[label])
                                   for label in v.labels for part in ("precision", "recall", "f1"))]
         for r in v.overall
     ]
     lines += ["### Precision, recall and F1 per label (95% intervals)", "",
-              *_table(header, table), ""]
+              *table(header, body), ""]
     lines += _scores(v)
     lines += _confusions(v)
-    lines += _humans(v, manifest)
+    lines += humans_section(v, manifest)
     lines += _slices(v)
     lines += _root_causes(v)
     lines += _sop(v)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..records.kinds import HUMAN_KINDS
 from ..records.routing import UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
-from .markdown import fmt_interval, md_escape
+from .format import fmt_interval, md_escape, md_escape_text, symbols, table
 
 __all__ = ["md_escape_text", "render_routing_markdown", "summary_lines"]
 
@@ -47,23 +47,13 @@ def _hours(m: dict[str, float | None]) -> str:
     return f"{total:,.1f}" + (f" ({', '.join(sites)})" if sites else "")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
-
-
-def _symbols(text: str) -> str:
-    return text.replace(">=", "≥").replace("<=", "≤")
-
-
-def md_escape_text(text: str) -> str:
-    """Escape running text (not a table cell): keep it readable, neutralise markup and HTML."""
-    return _symbols(text).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")\
-        .replace("*", "\\*").replace("_", "\\_")
+def _section_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A table followed by a blank line."""
+    return [*table(header, rows), ""]
 
 
 def _cell(text: object, limit: int | None = None) -> str:
-    return md_escape(_symbols(str(text)), limit)
+    return md_escape(symbols(str(text)), limit)
 
 
 def _targets_line(t: dict[str, Any]) -> str:
@@ -168,21 +158,21 @@ def _policy_section(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
     plan = p.plan
     out = [f"## {md_escape(p.policy)}", "", f"### {HEADLINE[p.status]}", "",
            md_escape_text(p.recommendation), "", _prevalence_line(p), ""]
-    out += _table(["tier", "does", "share of items", "on validation items"], _tier_rows(plan))
+    out += _section_table(["tier", "does", "share of items", "on validation items"], _tier_rows(plan))
     out += [f"Claims of this plan on validation items ({plan.items['validation']} items"
             + (f"; left out: {', '.join(f'{n} {md_escape(r)}' for r, n in plan.items['left_out'].items())}"
                if plan.items["left_out"] else "") + "):", ""]
-    out += _table(["claim", "scope", "estimate [95%]", "p", "Holm-adjusted p", "verdict"],
+    out += _section_table(["claim", "scope", "estimate [95%]", "p", "Holm-adjusted p", "verdict"],
                   _claim_rows(plan.claims()))
     if not plan.tested:
         out += ["This plan was not one of those checked on validation items, so none of its "
                 "claims can be guaranteed.", ""]
-    out += _table(["on validation items", "golden-set prevalence", "production prevalence"],
+    out += _section_table(["on validation items", "golden-set prevalence", "production prevalence"],
                   _numbers(plan, p.violating))
     for note in p.notes:
         out += [f"> {md_escape_text(note)}", ""]
     out += ["Sign-off:", ""]
-    out += _table(["role", "name", "decision", "date"],
+    out += _section_table(["role", "name", "decision", "date"],
                   [[r, "", "", ""] for r in ("Policy owner", "Program manager", "QA lead",
                                              "Vendor (BPO) operations")])
     qa = p.qa_request
@@ -191,7 +181,7 @@ def _policy_section(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
             f"confidence with {qa.power:.0%} power if the plan performs as estimated "
             f"{md_escape_text(p.at_prevalence())} (about {qa.items_per_week:,} items a week in "
             "all; one labeled item may serve several checks).", ""]
-    out += _table(["check", "target", "sample from", "expected", "items / week", "stream / week",
+    out += _section_table(["check", "target", "sample from", "expected", "items / week", "stream / week",
                    "note"],
                   [[md_escape(s.check), _cell(s.target), md_escape(s.sample_from),
                     "–" if s.expected is None else f"{s.expected:.3f}",
@@ -215,7 +205,7 @@ def _evidence(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
                      "; ".join(_claim_value(x) for x in t.claims) or "–",
                      "yes" if t.guaranteed else "no"])
     if rows:
-        out += _table(["decider", "step", "threshold", "takes (calibration)", "takes (validation)",
+        out += _section_table(["decider", "step", "threshold", "takes (calibration)", "takes (validation)",
                        "rate on validation", "guaranteed"], rows)
     fw = p.family_wise
     out += [f"Family-wise error control: {md_escape_text(fw['method'])}; {fw['families']} "
@@ -227,7 +217,7 @@ def _evidence(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
                 + "; ".join(f"{md_escape(t['plan'])} ({t['verdict'].replace('_', ' ')})"
                             for t in p.tried) + ".", ""]
     out += ["#### Baselines (one decider decides everything; validation items)", ""]
-    out += _table(["plan", "precision", "recall", "accuracy", "$/item", "$/day", "human h/day",
+    out += _section_table(["plan", "precision", "recall", "accuracy", "$/item", "$/day", "human h/day",
                    "verdict"],
                   [[md_escape(b.name), _metric(m, "violating_precision"),
                     _metric(m, "violating_recall"), _metric(m, "accuracy"),
@@ -235,7 +225,7 @@ def _evidence(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
                     _metric(m, "human_hours_per_day"), b.verdict.replace("_", " ")]
                    for b in p.baselines for m in [b.production or b.expected]])
     out += [f"#### Cost–quality frontier ({p.searched:,} plans tried on calibration items)", ""]
-    out += _table(["plan", "$/item (cal)", "F1 (cal)", "meets targets (cal)", "precision (val)",
+    out += _section_table(["plan", "$/item (cal)", "F1 (cal)", "meets targets (cal)", "precision (val)",
                    "recall (val)", "$/item (val)"],
                   [[md_escape(f.name), _usd(f.cost_per_decision_usd), f"{f.violating_f1:.3f}",
                     "yes" if f.meets_targets_on_calibration else "no",
@@ -249,7 +239,7 @@ def _evidence(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
             ["- no slice where an automated tier must not take cases (slices with at least "
              f"{doc.targets['min_slice_items']} items taken are judged)"]
         out.append("")
-        out += _table(["slice", "n", "prevalence", "automated", "precision", "recall", "judged"],
+        out += _section_table(["slice", "n", "prevalence", "automated", "precision", "recall", "judged"],
                       [[f"{md_escape(s.key)}={md_escape(s.value, 40)}", str(s.n),
                         "golden set" if s.prevalence is None else f"{s.prevalence:g}",
                         fmt_interval(s.automated_share), fmt_interval(s.violating_precision),

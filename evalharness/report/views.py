@@ -9,7 +9,6 @@ from ..records import HUMAN_KINDS, OUTCOMES_NOT_OK, HumanAgreement, Manifest, Me
 from ..scoring.rootcause import PolicyCauses
 
 
-
 @dataclass
 class PolicyView:
     """One policy's rows and blocks, in report order."""

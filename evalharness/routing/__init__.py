@@ -12,7 +12,7 @@ The data flow, one module each:
 * :mod:`.evaluation` — a plan's claims, quality, shares and cost, at a prevalence;
 * :mod:`.plans` — plans and first-tier thresholds as records; :mod:`.slices`, :mod:`.qa`;
 * :mod:`.wording` — the plan in plain words; :mod:`.policy` — ``route_policy``;
-* :mod:`.records` — what ``routing.yaml`` holds.
+* :mod:`evalharness.records.routing` — what ``routing.yaml`` holds.
 
 Method: items are split by a seeded hash of their id into calibration and validation. Thresholds
 and a short list of plans (``validation_plans``) are chosen on calibration items only; every

@@ -20,7 +20,7 @@ from .search import Views, step_options
 __all__ = ["KIND_NAMES", "build_plan", "first_tier_thresholds", "p_name", "tier_label"]
 
 KIND_NAMES = {"llm": "LLM", "classic": "classic", "precomputed": "precomputed-score",
-              "human": "human", "fake": "test"}
+              "human": "human"}
 SIDES = ("auto_action", "auto_clear")
 
 

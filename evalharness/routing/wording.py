@@ -13,11 +13,7 @@ __all__ = ["recommendation_text", "tier_verdicts"]
 
 
 def fmt_iv(iv: Interval) -> str:
-    if iv.value is None:
-        return "undefined (no items)"
-    if iv.low is None or iv.high is None:
-        return f"{iv.value:.2f} (point estimate)"
-    return f"{iv.value:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
+    return iv.text(undefined="undefined (no items)", point=" (point estimate)")
 
 
 def money(x: float | None) -> str:

@@ -14,14 +14,15 @@ rater's site, handling seconds (``latency_s``) and cost.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from ..stats import metrics as m
-from ..stats.bootstrap import alpha_bootstrap
+from ..stats.agreement import alpha_bootstrap, krippendorff_alpha
+from ..stats.binomial import newcombe_difference
+from ..stats.bootstrap import bootstrap_interval
+from .intervals import or_none, wilson
 from ..records import (
     Decision,
     Difference,
@@ -34,19 +35,7 @@ from ..records import (
     slice_values,
 )
 
-__all__ = ["alpha_interval", "human_agreement", "newcombe_difference", "site_scores", "wilson"]
-
-
-def wilson(successes: int, n: int) -> Interval:
-    """``successes / n`` with its Wilson 95% interval; value null when ``n == 0``."""
-    if n == 0:
-        return Interval(value=None, method="wilson")
-    low, high = m.wilson_interval(successes, n)
-    return Interval(value=successes / n, low=low, high=high, method="wilson")
-
-
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
+__all__ = ["alpha_interval", "human_agreement", "site_scores"]
 
 
 def alpha_interval(
@@ -66,7 +55,7 @@ def alpha_interval(
     Returns
     -------
     Interval
-        ``value`` from :func:`evalharness.metrics.krippendorff_alpha_nominal`; ``low``/``high``
+        ``value`` from :func:`evalharness.stats.agreement.krippendorff_alpha`; ``low``/``high``
         the 2.5th/97.5th percentiles of the resampled alphas (resamples where alpha is undefined,
         e.g. a single category, are dropped). Value null when alpha is undefined.
 
@@ -77,48 +66,11 @@ def alpha_interval(
     0.4444
     """
     pairable = [list(u) for u in units if len(u) >= 2]
-    value = _nan_to_none(m.krippendorff_alpha_nominal(pairable)) if pairable else None
+    value = krippendorff_alpha(pairable)
     if value is None:
         return Interval(value=None, method="bootstrap")
     low, high = alpha_bootstrap(pairable, n_resamples=n_resamples, seed=seed)
-    return Interval(value=value, low=_nan_to_none(low), high=_nan_to_none(high), method="bootstrap")
-
-
-def newcombe_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
-    """Difference ``k1/n1 - k2/n2`` of two independent proportions with Newcombe's 95% interval.
-
-    Newcombe's hybrid score interval (method 10 of Newcombe, Stat. Med. 1998) combines the two
-    Wilson intervals ``(l1, u1)`` and ``(l2, u2)``::
-
-        low  = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)
-        high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)
-
-    Parameters
-    ----------
-    k1, n1 : int
-        Successes and trials of the first group (``n1 > 0``).
-    k2, n2 : int
-        Successes and trials of the reference group (``n2 > 0``).
-
-    Returns
-    -------
-    (difference, low, high) : tuple of float
-
-    Examples
-    --------
-    Newcombe's example (a), 56/70 vs 48/80: d = 0.2, interval 0.0524 to 0.3339.
-
-    >>> [round(x, 4) for x in newcombe_difference(56, 70, 48, 80)]
-    [0.2, 0.0524, 0.3339]
-    """
-    if n1 <= 0 or n2 <= 0:
-        raise ValueError(f"both groups need trials, got n1={n1}, n2={n2}")
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = m.wilson_interval(k1, n1)
-    l2, u2 = m.wilson_interval(k2, n2)
-    d = p1 - p2
-    return (d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-            d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+    return Interval(value=value, low=or_none(low), high=or_none(high), method="bootstrap")
 
 
 def _correct(d: Decision) -> bool:
@@ -130,10 +82,14 @@ def _items_per_hour(rows: Sequence[Decision]) -> Interval | None:
     total = float(seconds.sum())
     if seconds.size == 0 or total <= 0:
         return None
-    low, high = m.bootstrap_interval(
-        lambda s: 3600.0 / float(s.mean()) if s.mean() > 0 else math.nan, seconds)
-    return Interval(value=3600.0 * seconds.size / total, low=_nan_to_none(low),
-                    high=_nan_to_none(high), method="bootstrap")
+    def per_hour(s: np.ndarray, axis: int) -> np.ndarray:
+        mean = s.mean(axis=axis)
+        with np.errstate(divide="ignore"):
+            return np.where(mean > 0, 3600.0 / mean, np.nan)
+
+    low, high = bootstrap_interval(per_hour, seconds)
+    return Interval(value=3600.0 * seconds.size / total, low=or_none(low), high=or_none(high),
+                    method="bootstrap")
 
 
 def site_scores(
@@ -231,7 +187,7 @@ def human_agreement(
             slices.append(SliceAgreement(
                 key=key, value=value, n_items=len(group), n_split=n_split,
                 split_rate=wilson(n_split, len(group)),
-                alpha=_nan_to_none(m.krippendorff_alpha_nominal(group)),
+                alpha=krippendorff_alpha(group),
             ))
 
     raters = []

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from .humans import wilson
+from .intervals import wilson
 from ..records import (
     HUMAN_KINDS,
     HUMAN_RATER,

@@ -1,5 +1,5 @@
 """One binomial proportion: exact one-sided bounds and p-values (scipy), Wilson intervals
-(statsmodels).
+(statsmodels); and the difference of two independent proportions (Newcombe, statsmodels).
 
 The exact (Clopper–Pearson) bounds are the Beta quantiles that define them
 (``scipy.stats.beta.ppf``; the same numbers as ``scipy.stats.binomtest(...).proportion_ci``,
@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-__all__ = ["clopper_pearson", "lower_bound", "lower_bounds", "p_greater", "p_less", "upper_bound",
-           "upper_bounds", "wilson"]
+__all__ = ["clopper_pearson", "lower_bound", "lower_bounds", "newcombe_difference", "p_greater",
+           "p_less", "upper_bound", "upper_bounds", "wilson"]
 
 
 def lower_bound(k: int, n: int, confidence: float) -> float:
@@ -101,8 +101,8 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
 
 
 def wilson(k: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Two-sided Wilson score interval of ``k / n`` (statsmodels ``proportion_confint``); None
-    when ``n == 0``.
+    """Two-sided Wilson score interval of ``k / n`` (statsmodels ``proportion_confint``), exactly
+    0 below at ``k == 0`` and 1 above at ``k == n``; None when ``n == 0``.
 
     Examples
     --------
@@ -114,4 +114,23 @@ def wilson(k: float, n: float, confidence: float = 0.95) -> tuple[float, float] 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
-    return max(0.0, float(low)), min(1.0, float(high))
+    return (0.0 if k == 0 else max(0.0, float(low))), (1.0 if k == n else min(1.0, float(high)))
+
+
+def newcombe_difference(k1: int, n1: int, k2: int, n2: int,
+                        confidence: float = 0.95) -> tuple[float, float, float]:
+    """``k1/n1 - k2/n2`` of two independent proportions with Newcombe's hybrid score interval
+    (statsmodels ``confint_proportions_2indep(method="newcomb")``); both groups need trials.
+
+    Examples
+    --------
+    Newcombe (1998), example (a): 56/70 against 48/80, difference 0.2, interval 0.0524 to 0.3339.
+
+    >>> [round(x, 4) for x in newcombe_difference(56, 70, 48, 80)]
+    [0.2, 0.0524, 0.3339]
+    """
+    if n1 <= 0 or n2 <= 0:
+        raise ValueError(f"both groups need trials, got n1={n1}, n2={n2}")
+    low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff",
+                                           alpha=1 - confidence)
+    return k1 / n1 - k2 / n2, float(low), float(high)

@@ -1,4 +1,5 @@
-"""Two runs on the same items: the paired difference of a binary outcome (right/wrong, ok/not).
+"""Two deciders or runs on the same items: the paired difference of a binary outcome (right/wrong,
+ok/not) — McNemar's exact test (statsmodels) and an interval for the difference.
 
 Newcombe's square-and-add interval for paired proportions (Newcombe 1998, method 10; recommended
 by Fagerland, Lydersen & Laake 2014) combines each run's Wilson interval (statsmodels) with the
@@ -11,9 +12,28 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from statsmodels.stats.contingency_tables import mcnemar
+
 from .binomial import wilson
 
-__all__ = ["PairedCounts", "newcombe_paired_interval"]
+__all__ = ["PairedCounts", "mcnemar_p", "newcombe_paired_interval"]
+
+
+def mcnemar_p(first_only: int, second_only: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (items only the first got
+    right, items only the second got right): statsmodels ``mcnemar(exact=True)``; 1.0 with no
+    discordant item (nothing to test).
+
+    Examples
+    --------
+    1 against 5: ``2 * P(X <= 1)`` for ``X ~ Binomial(6, 1/2)`` = 14/64.
+
+    >>> mcnemar_p(1, 5)
+    0.21875
+    """
+    if first_only + second_only == 0:
+        return 1.0
+    return float(mcnemar([[0, first_only], [second_only, 0]], exact=True).pvalue)
 
 
 @dataclass(frozen=True)

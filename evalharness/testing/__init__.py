@@ -1,6 +1,7 @@
 """Test and benchmark helpers: a real OpenAI-compatible HTTP server on loopback with fault injection.
 
-Not imported by the package itself; tests and ``bench/`` use it::
+Not imported by the package itself; tests and ``bench/`` use it (install the ``testing`` extra,
+which brings aiohttp)::
 
     from evalharness.testing import StubServer
 
@@ -18,7 +19,8 @@ from .faults import DEFAULT_FAULTS, Fault, parse_fault
 from .stub_model import StubModel
 
 if TYPE_CHECKING:
-    from .stub_server import StubProcess, StubServer
+    from .stub_process import StubProcess
+    from .stub_server import StubServer
 
 __all__ = ["DEFAULT_FAULTS", "Fault", "StubModel", "StubProcess", "StubServer", "parse_fault"]
 
@@ -26,8 +28,12 @@ __all__ = ["DEFAULT_FAULTS", "Fault", "StubModel", "StubProcess", "StubServer", 
 def __getattr__(name: str) -> Any:
     # imported on first use, so `python -m evalharness.testing.stub_server` does not find the
     # module already imported by this package (runpy warns and runs it twice otherwise)
-    if name in ("StubServer", "StubProcess"):
-        from . import stub_server
+    if name == "StubServer":
+        from .stub_server import StubServer
 
-        return getattr(stub_server, name)
+        return StubServer
+    if name == "StubProcess":
+        from .stub_process import StubProcess
+
+        return StubProcess
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,16 +1,35 @@
-"""The config reference (``docs/config-reference.md``), generated from the config's JSON Schema.
+"""The JSON Schema of eval configs and the config reference (``docs/config-reference.md``) made
+from it, with every registered decider kind — a plugin's too — in ``deciders:``.
 
-Field descriptions come from the docstrings under each field in :mod:`evalharness.config`, so the
-reference, ``evalharness schema`` and editor completion say the same thing. A test fails when the
-committed reference is out of date (regenerate it with ``evalharness schema --markdown``).
+Field descriptions come from the docstrings under each field of the config models
+(:mod:`evalharness.inputs.config` and each kind's options model), so the reference,
+``evalharness schema`` and editor completion say the same thing. A test fails when the committed
+reference is out of date (regenerate it with ``evalharness schema --markdown``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Union
 
-from .config import config_json_schema
+from pydantic import Field, create_model
+
+from ..deciders.registry import decider_kind, decider_kinds
+from ..inputs.config import RunConfig
+
+__all__ = ["config_json_schema", "config_reference_markdown"]
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON Schema of the config format: :class:`RunConfig` with ``deciders`` items one of the
+    registered kinds' options models, told apart by ``kind``."""
+    options = tuple(decider_kind(k).options for k in decider_kinds())
+    entry = Annotated[Union[options], Field(discriminator="kind")]  # type: ignore[valid-type]
+    field = RunConfig.model_fields["deciders"]
+    typed = create_model("RunConfig", __base__=RunConfig, __doc__=RunConfig.__doc__,
+                         deciders=(list[entry], Field(min_length=1,  # type: ignore[valid-type]
+                                                      description=field.description)))
+    return typed.model_json_schema()
 
 _HEADER = """# Config reference
 

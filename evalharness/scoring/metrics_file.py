@@ -1,0 +1,110 @@
+"""``metrics.json`` from decisions alone: one row per policy x decider x slice, the paired
+comparisons with the best decider, and the human raters' agreement.
+
+Only ``decisions.jsonl`` and the policies' label lists (and violating labels) go in, so anyone can
+recompute every number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey, slice_values
+from ..records.targets import PolicyPrevalence, SamplingDesign
+from .best import Cell, add_differences
+from .humans import human_agreement
+from .rows import Production, metric_row
+
+__all__ = ["build_metrics"]
+
+
+def build_metrics(
+    run_id: str,
+    decisions: Sequence[Decision],
+    policy_labels: Mapping[str, Sequence[str]],
+    slice_by: Sequence[str] = (),
+    *,
+    violating: Mapping[str, Sequence[str]] | None = None,
+    decider_order: Sequence[str] = (),
+    prevalence: Mapping[str, PolicyPrevalence] | None = None,
+    sampling: SamplingDesign | None = None,
+) -> MetricsFile:
+    """Every metric row and human-agreement block of a run.
+
+    Rows follow the order of ``policy_labels`` and then ``decider_order`` (the config's order;
+    deciders not named there follow in the order their decisions appear), so a resumed run and an
+    uninterrupted one give the same file.
+
+    ``violating`` maps policy ids to their violating labels; with it, deciders whose decisions
+    carry ``scores`` get ROC AUC, average precision and calibration. ``prevalence`` (per policy,
+    the stated production prevalence) or ``sampling`` (the golden set's stratified design) adds
+    each row's production rates. Undefined values (e.g. kappa
+    when only one class occurs) are stored as null.
+    """
+    return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {},
+                          decider_order, prevalence or {}, sampling)
+
+
+def _production(violating: Sequence[str], stated: PolicyPrevalence | None,
+                sampling: SamplingDesign | None,
+                slice_key: tuple[str, str] | None = None) -> Production | None:
+    if not violating or (stated is None and sampling is None):
+        return None
+    if sampling is not None:
+        return violating, None, sampling
+    assert stated is not None
+    return violating, stated.for_slice(*slice_key) if slice_key else stated.overall, None
+
+
+def _build_metrics(
+    run_id: str,
+    decisions: Sequence[Decision],
+    policy_labels: Mapping[str, Sequence[str]],
+    slice_by: Sequence[str],
+    violating: Mapping[str, Sequence[str]],
+    decider_order: Sequence[str],
+    prevalence: Mapping[str, PolicyPrevalence],
+    sampling: SamplingDesign | None,
+) -> MetricsFile:
+    groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    raters: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    for d in decisions:
+        if d.decider_kind == HUMAN_RATER:
+            raters[(d.policy, d.decider.rsplit("/", 1)[0])].append(d)
+        else:
+            groups[(d.policy, d.decider)].append(d)
+    rows: list[MetricRow] = []
+    # (policy, slice) -> decider -> its decisions in that slice, for paired differences
+    cells: dict[Cell, dict[str, list[Decision]]] = defaultdict(dict)
+    policy_rank = {p: i for i, p in enumerate(policy_labels)}
+    decider_rank = {name: i for i, name in enumerate(decider_order)}
+    seen = {key: i for i, key in enumerate(groups)}
+    ordered = sorted(groups, key=lambda k: (policy_rank.get(k[0], len(policy_rank)),
+                                            decider_rank.get(k[1], len(decider_rank)), seen[k]))
+    for policy, decider in ordered:
+        group = groups[(policy, decider)]
+        labels = policy_labels[policy]
+        scored = violating.get(policy) if any(d.scores for d in group) else None
+        viol, stated = violating.get(policy, ()), prevalence.get(policy)
+        rows.append(metric_row(group, labels, violating=scored,
+                               production=_production(viol, stated, sampling)))
+        cells[(policy, None, None)][decider] = group
+        for key in slice_by:
+            by_value: dict[str, list[Decision]] = defaultdict(list)
+            for d in group:
+                for value in slice_values(d.meta, key):
+                    by_value[value].append(d)
+            for value in sorted(by_value):
+                sk = SliceKey(key=key, value=value)
+                rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored,
+                                       production=_production(viol, stated, sampling,
+                                                              (key, value))))
+                cells[(policy, key, value)][decider] = by_value[value]
+    add_differences(rows, cells)
+    agreement = [
+        human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)
+        for (policy, name), group in sorted(
+            raters.items(), key=lambda kv: (policy_rank.get(kv[0][0], len(policy_rank)), kv[0][1]))
+    ]
+    return MetricsFile(run_id=run_id, results=rows, human_agreement=agreement)

@@ -1,0 +1,80 @@
+"""Confusion matrices and Cohen's kappa of gold against decisions (scikit-learn).
+
+Nothing is dropped: a prediction is a label or a non-ok outcome (``invalid``, ``refusal``,
+``error``, :data:`~evalharness.records.kinds.OUTCOMES_NOT_OK`). Outcomes are the confusion
+matrix's last columns and categories gold never uses, so they count as wrong for accuracy and
+recall and never as a prediction of a label for precision.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import cohen_kappa_score
+from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+from ..records.kinds import OUTCOMES_NOT_OK
+
+__all__ = ["cohen_kappa", "confusion_matrix"]
+
+
+def _check(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> None:
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred differ in length ({len(y_true)} and {len(y_pred)})")
+    bad = sorted({str(v) for v in y_true} - set(labels))
+    if bad:
+        raise ValueError(f"gold values {bad} are not labels {list(labels)}")
+    bad = sorted({str(v) for v in y_pred} - set(labels) - set(OUTCOMES_NOT_OK))
+    if bad:
+        raise ValueError(f"predictions {bad} are neither labels {list(labels)} nor outcomes "
+                         f"{list(OUTCOMES_NOT_OK)}")
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], *,
+                     labels: Sequence[str]) -> NDArray[np.int64]:
+    """``C[i, j]``: items with gold ``labels[i]`` decided ``labels[j]``; the last three columns
+    count the outcomes ``invalid``, ``refusal``, ``error``. Shape ``(L, L + 3)``; all zeros for
+    no items. ``sklearn.metrics.confusion_matrix`` over labels and outcomes, outcome rows cut.
+
+    Examples
+    --------
+    >>> confusion_matrix(["spam", "spam", "ok", "ok"], ["spam", "refusal", "ok", "spam"],
+    ...                  labels=["ok", "spam"]).tolist()
+    [[1, 1, 0, 0, 0], [0, 1, 0, 1, 0]]
+    """
+    _check(y_true, y_pred, labels)
+    columns = [*labels, *OUTCOMES_NOT_OK]
+    if len(y_true) == 0:
+        return np.zeros((len(labels), len(columns)), dtype=np.int64)
+    full = sklearn_confusion_matrix(list(y_true), list(y_pred), labels=columns)
+    return full[: len(labels)].astype(np.int64)
+
+
+def cohen_kappa(y_true: Sequence[str], y_pred: Sequence[str], *,
+                labels: Sequence[str]) -> float | None:
+    """Cohen's kappa of gold and decisions, outcomes as categories gold never uses
+    (``sklearn.metrics.cohen_kappa_score``); None when undefined (no items, or both sides use one
+    and the same single category).
+
+    Examples
+    --------
+    p_o = 3/4, p_e = (2*2 + 2*1)/16, so kappa = (3/4 - 3/8) / (1 - 3/8) = 0.6:
+
+    >>> round(cohen_kappa(["ok", "ok", "spam", "spam"], ["ok", "ok", "spam", "error"],
+    ...                   labels=["ok", "spam"]), 12)
+    0.6
+    """
+    _check(y_true, y_pred, labels)
+    if len(y_true) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = cohen_kappa_score(list(y_true), list(y_pred), labels=[*labels, *OUTCOMES_NOT_OK],
+                                  replace_undefined_by=math.nan)
+    return None if math.isnan(value) else float(value)

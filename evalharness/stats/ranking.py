@@ -1,0 +1,163 @@
+"""How well P(violating) ranks and is calibrated: ROC AUC and average precision
+(scikit-learn), reliability bins and the expected calibration error, and their bootstrap
+intervals.
+
+Own code, each for a reason: scikit-learn has no expected calibration error, and its
+``calibration_curve`` drops empty bins and returns no counts (a reliability table needs every
+bin, its n and an interval); the intervals evaluate AUC, AP and ECE for every resample at once
+from resample weights (scikit-learn scores one sample per call; ``bench/bootstrap.py`` measures
+the difference), and the tests compare them with scikit-learn resample by resample.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from .binomial import wilson
+from .bootstrap import bootstrap_distribution, percentile_bounds, resample_weights
+
+__all__ = ["average_precision", "expected_calibration_error", "reliability_bins", "roc_auc",
+           "score_bootstrap"]
+
+Bounds = tuple[float, float]
+
+
+def _both_classes(y: NDArray[np.bool_]) -> bool:
+    return bool(y.any() and not y.all())
+
+
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float | None:
+    """``sklearn.metrics.roc_auc_score``; None with one class only (or no items).
+
+    >>> roc_auc([1, 0, 1, 0], [0.8, 0.1, 0.4, 0.4])
+    0.875
+    """
+    y = np.asarray(y_true, dtype=bool)
+    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64))) if _both_classes(y) else None
+
+
+def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float | None:
+    """``sklearn.metrics.average_precision_score``; None with one class only (or no items).
+
+    >>> round(average_precision([1, 0, 1, 0], [0.8, 0.1, 0.4, 0.4]), 6)
+    0.833333
+    """
+    y = np.asarray(y_true, dtype=bool)
+    if not _both_classes(y):
+        return None
+    return float(average_precision_score(y, np.asarray(scores, dtype=np.float64)))
+
+
+def _bins(probs: NDArray[np.float64], n_bins: int) -> NDArray[np.intp]:
+    """Bin ``b`` holds ``b/n <= p < (b+1)/n`` (1.0 in the last bin). The edges are ``b / n``
+    correctly rounded, so 0.3 is the low edge of bin 3 of 10 (``linspace`` would put it in
+    bin 2)."""
+    edges = np.arange(n_bins + 1) / n_bins
+    return np.clip(np.searchsorted(edges, probs, side="right") - 1, 0, n_bins - 1)
+
+
+def reliability_bins(y_true: ArrayLike, probs: ArrayLike, *, n_bins: int = 10) -> list[dict[str, Any]]:
+    """Every equal-width bin of predicted probability: ``low``, ``high``, ``n``, ``positives``,
+    ``mean_confidence``, ``observed_rate`` and its 95% Wilson interval ``ci_low``/``ci_high``
+    (an empty bin: rates None, interval (0, 1)).
+
+    >>> bins = reliability_bins([0, 1, 1, 1], [0.1, 0.7, 0.9, 1.0], n_bins=2)
+    >>> [(b["low"], b["high"], b["n"], b["observed_rate"]) for b in bins]
+    [(0.0, 0.5, 1, 0.0), (0.5, 1.0, 3, 1.0)]
+    """
+    y = np.asarray(y_true, dtype=bool)
+    p = np.asarray(probs, dtype=np.float64)
+    which = _bins(p, n_bins)
+    out = []
+    for b in range(n_bins):
+        mask = which == b
+        n, positives = int(mask.sum()), int(y[mask].sum())
+        low, high = wilson(positives, n) or (0.0, 1.0)
+        out.append({"low": b / n_bins, "high": (b + 1) / n_bins, "n": n, "positives": positives,
+                    "mean_confidence": float(p[mask].mean()) if n else None,
+                    "observed_rate": positives / n if n else None,
+                    "ci_low": low, "ci_high": high})
+    return out
+
+
+def expected_calibration_error(y_true: ArrayLike, probs: ArrayLike, *, n_bins: int = 10) -> float | None:
+    """``sum_b (n_b / N) |observed_b - mean_confidence_b|`` over non-empty bins; None for no
+    items (0 would read as perfect calibration).
+
+    One item (p=0.1, negative) in [0, .5): gap 0.1; three (mean 0.8667, all positive) in
+    [.5, 1]: gap 0.1333; ECE = 1/4 * 0.1 + 3/4 * 0.1333:
+
+    >>> round(expected_calibration_error([0, 1, 1, 1], [0.1, 0.7, 0.9, 1.0], n_bins=2), 6)
+    0.125
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if y.size == 0:
+        return None
+    which = _bins(p, n_bins)
+    n = np.bincount(which, minlength=n_bins)
+    gap = np.abs(np.bincount(which, weights=y, minlength=n_bins)
+                 - np.bincount(which, weights=p, minlength=n_bins))
+    used = n > 0
+    return float(np.sum(n[used] / y.size * (gap[used] / n[used])))
+
+
+def _weighted_curves(w: NDArray[np.float64], y: NDArray[np.bool_], s: NDArray[np.float64]
+                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weighted cumulative true and false positives per resample at each distinct score,
+    highest score first (ties form one step, as in sklearn's curves)."""
+    order = np.argsort(s, kind="mergesort")[::-1]
+    starts = np.r_[0, np.flatnonzero(np.diff(s[order])) + 1]
+    ws = w[:, order]
+    tps = np.cumsum(np.add.reduceat(ws * y[order], starts, axis=1), axis=1)
+    fps = np.cumsum(np.add.reduceat(ws * ~y[order], starts, axis=1), axis=1)
+    return tps, fps
+
+
+def _auc_ap(tps: NDArray[np.float64], fps: NDArray[np.float64]
+            ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    pos, neg = tps[:, -1:], fps[:, -1:]
+    ok = (pos[:, 0] > 0) & (neg[:, 0] > 0)
+    zero = np.zeros((len(tps), 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr, fpr = np.c_[zero, tps / pos], np.c_[zero, fps / neg]
+        auc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+        precision = np.where(tps + fps > 0, tps / (tps + fps), 0.0)
+        step = np.diff(tpr, axis=1)
+        ap = np.sum(np.where(step > 0, step * precision, 0.0), axis=1)
+    return np.where(ok, auc, np.nan), np.where(ok, np.maximum(ap, 0.0), np.nan)
+
+
+def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], *, n_bins: int = 10,
+                    n_resamples: int = 1000, seed: int | None = 0,
+                    confidence: float = 0.95) -> dict[str, Bounds]:
+    """Percentile intervals of ROC AUC, average precision and ECE from one set of resamples
+    (:func:`~evalharness.stats.bootstrap.bootstrap_distribution` over item indices). Resamples
+    with one class are dropped for AUC and AP; ``(nan, nan)`` when none is left."""
+    y = np.asarray(y_true, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n = y.size
+    names = ("roc_auc", "average_precision", "ece")
+    if n == 0:
+        return {k: (np.nan, np.nan) for k in names}
+    onehot = np.zeros((n, n_bins))
+    onehot[np.arange(n), _bins(s, n_bins)] = 1.0
+    positives, confidence_sums = onehot * y[:, None], onehot * s[:, None]
+
+    def statistic(idx: NDArray[np.intp], axis: int = -1) -> NDArray[np.float64]:
+        w = resample_weights(idx, n)
+        auc, ap = _auc_ap(*_weighted_curves(w, y, s))
+        ece = np.abs(w @ positives - w @ confidence_sums).sum(axis=1) / n
+        return np.stack([auc, ap, ece]).reshape(3, *idx.shape[:-1])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dist = bootstrap_distribution(statistic, np.arange(n), n_resamples=n_resamples, seed=seed)
+    low, high = percentile_bounds(dist, confidence)
+    return {k: (float(low[i]), float(high[i])) for i, k in enumerate(names)}
