@@ -7,14 +7,27 @@ The public API (the CLI is a thin layer over it)::
     result.metrics.results[0].accuracy
 """
 
-from .api import RunResult, compare_runs, estimate, run_eval, run_history, validate, write_report
-from .records.comparison import CompareResult
-from .gating.compare import compare_decisions
-from .records.gate import GateResult
-from .gating.gate import check_gate
-from .inputs.gate_file import load_gate
+from .api import (
+    RunResult,
+    compare_runs,
+    estimate,
+    load_targets,
+    recommend_tiers,
+    run_eval,
+    run_history,
+    validate,
+    write_report,
+)
+from .deciders import Decider, DeciderOptions, decider
 from .execution.workplan import load_config
+from .gating.compare import compare_decisions
+from .gating.gate import check_gate
 from .inputs.config import RunConfig
+from .inputs.gate_file import load_gate
+from .inputs.goldens import read_golden_set
+from .inputs.policies import Policy, load_policy
+from .records import Decision, GoldenItem, Manifest, MetricRow, MetricsFile
+from .records.comparison import CompareResult
 from .records.errors import (
     ConfigError,
     DeciderError,
@@ -25,12 +38,8 @@ from .records.errors import (
     RunDirError,
     UsageError,
 )
-from .inputs.goldens import read_golden_set
-from .inputs.policies import Policy, load_policy
-from .records import Decision, GoldenItem, Manifest, MetricRow, MetricsFile
-from .deciders.registry import decider
+from .records.gate import GateResult
 from .records.routing import RoutingPlan
-from .api.routing import load_targets, recommend_tiers
 from .records.targets import RoutingTargets
 from .scoring.metrics_file import build_metrics
 
@@ -64,6 +73,8 @@ __all__ = [
     "RunResult",
     "UsageError",
     "build_metrics",
+    "Decider",
+    "DeciderOptions",
     "decider",
     "load_config",
     "load_policy",

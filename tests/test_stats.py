@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -163,3 +166,14 @@ def test_production_rates_in_metrics_match_their_stated_prevalence():
 def test_docstring_examples_hold(module):
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0
+
+
+def test_stratified_bootstrap_gives_the_same_resamples_in_every_process():
+    # strata used to be drawn in set order, which follows Python's per-process string hashing
+    code = ("import numpy as np; from evalharness.stats.sampling import Design; "
+            "d = Design.of(list('abcabcab'), {'a': 0.2, 'b': 0.3, 'c': 0.5}); "
+            "print(d.resampled_totals(np.array([1, 0, 1, 1, 0, 0, 1, 1], bool), n_resamples=5)[0])")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1

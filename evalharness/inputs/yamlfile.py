@@ -88,9 +88,7 @@ def validation_problems(
     """Turn a pydantic error into one :class:`Problem` per failed field, with its line."""
     problems = []
     for err in exc.errors():
-        loc = prefix + _drop_union_tags(err["loc"], doc.data)
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc += ("kind",)
+        loc = prefix + tuple(err["loc"])
         field_name = ".".join(str(p) for p in loc) or None
         message, fix = _describe(err)
         problems.append(
@@ -99,32 +97,14 @@ def validation_problems(
     return problems
 
 
-def _drop_union_tags(loc: Sequence[Any], data: Any) -> tuple[Any, ...]:
-    """pydantic puts a tagged union's tag (``kind: human`` -> "human") into ``loc``; the file has
-    no such key, so drop it."""
-    out: list[Any] = []
-    for part in loc:
-        if isinstance(data, dict) and part not in data and data.get("kind") == part:
-            continue
-        out.append(part)
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            data = None
-    return tuple(out)
-
-
 def _describe(err: dict[str, Any]) -> tuple[str, str | None]:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown key", "remove it or check its spelling against `evalharness schema`"
+    if kind == "missing" and err["loc"][-1:] == ("kind",):
+        return "missing `kind`", "add `kind:` llm, classic, human, precomputed or a plugin's kind"
     if kind == "missing":
         return "required key is missing", "add it"
-    if kind == "union_tag_invalid":
-        expected = err.get("ctx", {}).get("expected_tags", "")
-        return f"unknown kind {err.get('ctx', {}).get('tag')!r}", f"use one of {expected}"
-    if kind == "union_tag_not_found":
-        return "missing `kind`", "add `kind:` (llm, classic, human or precomputed)"
     return err["msg"], None
 
 

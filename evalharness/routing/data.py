@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..records import HUMAN_KINDS, HUMAN_RATER, MISSING_SLICE, OUTCOMES_NOT_OK, Decision, slice_values
 from ..records.routing import UNKNOWN_SITE
 from ..records.targets import CostOverrides
+from ..scoring.rows import p_violating
 
 __all__ = ["DeciderArrays", "PolicyData", "build_policy_data", "calibration_mask"]
 
@@ -244,9 +245,10 @@ def _arrays(name: str, kind: str, rows: dict[str, Decision], used: list[str],
             gold[i] = codes[dec.gold] if dec.gold in labels else NO_GOLD  # type: ignore[index]
         else:
             gold[i] = codes[qa_gold[item_id]]
-        if ok and dec.scores and violating:
-            s = dec.scores
-            p[i] = min(1.0, max(0.0, float(sum(s.get(v, 0.0) for v in violating))))
+        score = p_violating(dec, violating) if ok and violating else None
+        if score is not None:
+            s = dec.scores or {}
+            p[i] = score
             act[i] = codes[max(violating, key=lambda v: s.get(v, 0.0))]
             if non_violating:
                 clear[i] = codes[max(non_violating, key=lambda v: s.get(v, 0.0))]

@@ -77,10 +77,12 @@ class Design:
     def resampled_totals(self, *masks: NDArray[np.bool_],
                          n_resamples: int = N_RESAMPLES) -> list[NDArray[np.float64]]:
         """Weighted counts of each mask in ``n_resamples`` stratified bootstrap resamples (the
-        same resampled items for every mask)."""
+        same resampled items for every mask). Own resampling: ``scipy.stats.bootstrap`` draws
+        from the whole sample and has no strata. Strata are drawn in sorted order, so the same
+        items give the same resamples in every process."""
         rng = np.random.default_rng(self.seed)
         out = [np.zeros(n_resamples) for _ in masks]
-        for h in set(self.strata):
+        for h in sorted(set(self.strata)):
             idx = np.flatnonzero(self.strata == h)
             draw = idx[rng.integers(0, idx.size, size=(n_resamples, idx.size))]
             for total, mask in zip(out, masks):
