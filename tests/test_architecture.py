@@ -25,3 +25,10 @@ def test_no_module_is_over_400_lines():
              for p in (REPO / "evalharness").rglob("*.py")}
     assert len(sizes) > 50
     assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_pyflakes_finds_no_unused_or_undefined_names():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--no-cache", "evalharness", "tests", "bench"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

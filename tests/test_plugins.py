@@ -62,6 +62,22 @@ def test_an_options_model_must_name_its_kind():
             decider("x", options=options)  # type: ignore[arg-type]
 
 
+def test_a_kind_cannot_be_taken_over_by_another_module():
+    from typing import Literal
+
+    class ClassicAgain(DeciderOptions):
+        kind: Literal["classic"]
+
+    def make(options, run_config):  # this test module is not the one that registered "classic"
+        raise AssertionError("never built")
+
+    with pytest.raises(TypeError, match="already registered by evalharness.deciders.classic"):
+        decider("classic", options=ClassicAgain)(make)
+    assert decider_kind("classic").source == "evalharness.deciders.classic"
+    with pytest.raises(TypeError, match="must subclass DeciderOptions"):
+        decider("x", options=42)  # type: ignore[arg-type]
+
+
 def _evalharness(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1",
            "EVALHARNESS_HOME": str(cwd / "home")}

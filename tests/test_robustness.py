@@ -14,7 +14,7 @@ from evalharness.deciders.llm_options import LlmDeciderConfig
 from evalharness.deciders.chat import ChatLlm
 from evalharness.records.errors import DeciderError
 from evalharness.inputs.policies import load_policy
-from evalharness.execution.ratelimit import AdaptiveLimiter
+from evalharness.deciders.ratelimit import AdaptiveLimiter
 from evalharness.execution.rundir import RunDir
 from evalharness.testing.stub_server import StubServer
 
@@ -88,6 +88,18 @@ def test_rate_limit_burst_halves_concurrency_once_per_pause():
         return limiter.limit, limiter.rate_limited
 
     assert asyncio.run(scenario()) == (16, 10)
+
+
+def test_429s_during_an_exhausted_budget_pause_still_halve_concurrency():
+    async def scenario():
+        limiter = AdaptiveLimiter(8)
+        await limiter.succeeded(reset_in=1.0)  # "0 requests remaining": a pause, no halving
+        paused = limiter.limit
+        for _ in range(5):  # requests already in flight come back 429
+            await limiter.back_off(1.0)
+        return paused, limiter.limit, limiter.rate_limited
+
+    assert asyncio.run(scenario()) == (8, 4, 6)
 
 
 def test_resume_retries_earlier_errors_and_keeps_one_row_each(write_config, tmp_path):

@@ -162,10 +162,10 @@ def test_production_rates_in_metrics_match_their_stated_prevalence():
 @pytest.mark.parametrize("module", ["evalharness.stats.binomial", "evalharness.stats.strata",
                                     "evalharness.stats.paired", "evalharness.stats.power",
                                     "evalharness.stats.multiplicity", "evalharness.scoring.production",
-                                    "evalharness.routing.goals", "evalharness.routing.qa"])
+                                    "evalharness.routing.goals"])
 def test_docstring_examples_hold(module):
-    failures, _ = doctest.testmod(importlib.import_module(module))
-    assert failures == 0
+    failures, attempted = doctest.testmod(importlib.import_module(module))
+    assert attempted >= 1 and failures == 0
 
 
 def test_stratified_bootstrap_gives_the_same_resamples_in_every_process():

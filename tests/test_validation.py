@@ -28,8 +28,6 @@ def test_valid_config_passes(write_config, cli_run):
     assert "12 items" in result.stdout
 
 
-
-
 def test_unknown_key_names_file_line_and_field(write_config, cli_run):
     config = mini_config()
     config["slice_byy"] = ["target"]
@@ -37,6 +35,15 @@ def test_unknown_key_names_file_line_and_field(write_config, cli_run):
     err = _assert_one_clean_error(cli_run("validate", path), str(path), "slice_byy", "unknown key")
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if t.startswith("slice_byy"))
     assert f"{path}:{line}: slice_byy" in err
+
+
+def test_schema_and_decider_option_problems_come_together(write_config, cli_run):
+    config = mini_config()
+    config["slice_byy"] = ["target"]
+    config["deciders"][1]["cost_per_hour"] = 3
+    err = _assert_one_clean_error(cli_run("validate", write_config(config)),
+                                  "slice_byy", "deciders.1.cost_per_hour")
+    assert err.count("unknown key") == 2, err
 
 
 def test_unknown_key_inside_a_decider(write_config, cli_run):

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ..records.errors import ConfigError, Problem, RunDirError, UsageError, block_problems
 from ..records import HUMAN_RATER, Manifest
-from ..report.routing import render_routing_markdown, summary_lines
+from ..report.routing import render_routing_markdown, routing_summary_lines
 from ..records.routing import PolicyRouting, RoutingPlan
 from ..routing import build_policy_data, route_policy
 from ..scoring.production import run_prevalence, run_sampling
@@ -26,7 +26,7 @@ from ..records.targets import RoutingTargets
 from ..inputs.yamlfile import load_yaml, validation_problems
 
 __all__ = ["ROUTING_MD", "ROUTING_YAML", "load_targets", "recommend_tiers", "render_routing_markdown",
-           "summary_lines"]
+           "routing_summary_lines"]
 
 ROUTING_YAML = "routing.yaml"
 ROUTING_MD = "routing.md"

@@ -70,7 +70,7 @@ def validate(config: Path) -> None:
 
 
 def _summary(result: api.RunResult) -> None:
-    for line in api.summary_lines(result.metrics, result.manifest):
+    for line in api.run_summary_lines(result.metrics, result.manifest):
         click.echo(line)
 
 

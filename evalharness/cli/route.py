@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..records.errors import UsageError
-from ..api.routing import ROUTING_YAML, load_targets, recommend_tiers, summary_lines
+from ..api.routing import ROUTING_YAML, load_targets, recommend_tiers, routing_summary_lines
 from .main import RUN_DIR_PATH, cli
 
 _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)
@@ -57,7 +57,7 @@ def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...],
     if prevalence:
         overrides["prevalence"] = _prevalence(prevalence)
     plan = recommend_tiers(run_dir, targets, **overrides)
-    for line in summary_lines(plan):
+    for line in routing_summary_lines(plan):
         click.echo(line)
     click.echo(f"sign-off: {run_dir / 'routing.md'}")
     click.echo(str(run_dir / ROUTING_YAML))

@@ -4,7 +4,8 @@ plugin registers. A plugin needs only what this package exports: subclass :class
 :mod:`evalharness.deciders.registry`)."""
 
 from ..inputs.config import DeciderOptions
-from .base import CallError, Decider, DecisionRequest, ModelDecider
+from .base import Decider, DecisionRequest
+from .model import CallError, ModelDecider
 from .registry import decider
 
 __all__ = ["CallError", "Decider", "DeciderOptions", "DecisionRequest", "ModelDecider", "decider"]

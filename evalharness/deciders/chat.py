@@ -19,7 +19,8 @@ from .parsing import parse_reply
 from ..inputs.policies import Policy
 from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
 from ..records import Decision, GoldenItem, Usage
-from .base import CallError, DecisionRequest, ModelDecider, check_prompt_variant
+from .base import DecisionRequest, check_prompt_variant
+from .model import CallError, ModelDecider
 
 if TYPE_CHECKING:
     from ..inputs.config import RunConfig

@@ -22,7 +22,8 @@ import numpy as np
 from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import Decision, Usage
-from .base import DecisionRequest, ModelDecider, check_prompt_variant
+from .base import DecisionRequest, check_prompt_variant
+from .model import ModelDecider
 
 if TYPE_CHECKING:
     from ..inputs.config import RunConfig

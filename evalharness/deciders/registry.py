@@ -65,12 +65,17 @@ def decider(kind: str, *, options: type[DeciderOptions]) -> Callable[[F], F]:
     ``options`` is the kind's model: a :class:`~evalharness.inputs.config.DeciderOptions` whose
     ``kind`` field is ``Literal["<kind>"]``.
     """
-    tag = typing.get_args(options.model_fields["kind"].annotation) if "kind" in options.model_fields else ()
-    if not (isinstance(options, type) and issubclass(options, DeciderOptions)) or tag != (kind,):
+    is_options = isinstance(options, type) and issubclass(options, DeciderOptions)
+    field = options.model_fields.get("kind") if is_options else None
+    if field is None or typing.get_args(field.annotation) != (kind,):
         raise TypeError(f"decider kind {kind!r}: options must subclass DeciderOptions with "
                         f'kind: Literal["{kind}"]')
 
     def register(factory: F) -> F:
+        known = _KINDS.get(kind)
+        if known is not None and known.source != factory.__module__:
+            raise TypeError(f"decider kind {kind!r} is already registered by {known.source}; "
+                            f"{factory.__module__} must choose another name")
         _KINDS[kind] = DeciderKind(kind, options, factory, factory.__module__)
         return factory
 
@@ -115,6 +120,11 @@ def decider_kind(kind: str) -> DeciderKind:
         for entry in _entry_points():
             if entry.name == kind:
                 _load(entry)
+                if kind not in _KINDS:
+                    raise DeciderError(
+                        f"the decider plugin {entry.name!r} ({entry.value}) registers no kind "
+                        f"{kind!r}", field="deciders.kind",
+                        fix=f'its module must use @decider("{kind}", options=...)')
     if kind not in _KINDS:
         raise DeciderError(f"unknown kind {kind!r}", field="deciders.kind",
                            fix=f"use one of {decider_kinds()} or install the plugin that provides it")

@@ -18,24 +18,20 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity import wait_random_exponential
+from typing import IO, Any
 
 from .cache import ResponseCache, cache_key
-from ..deciders import CallError, Decider, DecisionRequest, ModelDecider
+from ..deciders import Decider, DecisionRequest, ModelDecider
+from ..deciders.model import call_model
+from ..deciders.ratelimit import AdaptiveLimiter
 from ..deciders.base import run_coroutine
 from ..records.errors import DeciderError
 from .workplan import WorkPlan
 from .progress import Progress, make_progress
-from .ratelimit import AdaptiveLimiter
 from ..records import Decision
 from ..deciders.redaction import Redactor
 from .rundir import RunDir, append_decision
 
-
-T = TypeVar("T")
 
 FIRST_CALLS = 5
 """A model decider with at least this many calls to make whose first this-many calls all end in
@@ -202,17 +198,25 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
             pending.append((request, payload, key))
     queue = iter(pending)
     watch = _Watch(decider, len(pending))
+    stopped = False
 
     async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
-        decision, response, fatal = await decide_one(decider, request, payload, limiter, redactor,
-                                                     stats)
-        writer.write(decision, decider)  # the decision is safe on disk before the cache is touched
-        if response is not None and cache is not None:
-            cache.put(key, str(payload.get("model")), response)
-        watch.saw(decision, fatal)
+        nonlocal stopped
+        outcome = await call_model(decider, request, payload, limiter, redactor)
+        stats.counts["calls"] += outcome.attempts
+        writer.write(outcome.decision, decider)  # on disk before the cache is touched
+        if outcome.response is not None and cache is not None:
+            cache.put(key, str(payload.get("model")), outcome.response)
+        try:
+            watch.saw(outcome.decision, outcome.fatal)
+        except DeciderError:
+            stopped = True  # the other workers take no further item, whatever cancellation does
+            raise
 
     async def worker() -> None:
         for request, payload, key in queue:
+            if stopped:
+                return
             await one(request, payload, key)
 
     for request, payload, key in queue:  # the first call alone: a bad key costs one call
@@ -231,58 +235,3 @@ def _parse_cached(decider: ModelDecider, request: DecisionRequest,
         return None
 
 
-def _wait(retry_state: RetryCallState) -> float:
-    """Exponential backoff with full jitter, never shorter than the server's ``Retry-After``."""
-    backoff = wait_random_exponential(multiplier=0.5, max=20)(retry_state)
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None) or 0.0
-    return max(backoff, min(retry_after, 120.0))
-
-
-async def decide_one(
-    decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
-    limiter: AdaptiveLimiter, redactor: Redactor, stats: RunStats,
-) -> tuple[Decision, dict[str, Any] | None, str | None]:
-    """Call the model with retries and a timeout. Returns the decision, the response to cache
-    (None for an error, which is an outcome and never cached) and, when the provider answered
-    401, 403 or 404, its redacted message (the run must stop)."""
-    attempts = 0
-    fatal: str | None = None
-    try:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(decider.max_attempts),
-            wait=_wait,
-            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
-            reraise=True,
-        ):
-            with attempt:
-                attempts += 1
-                stats.counts["calls"] += 1
-                async with limiter.slot():
-                    try:
-                        response = await asyncio.wait_for(decider.call(payload), decider.timeout_s)
-                    except asyncio.TimeoutError:
-                        raise CallError(f"timed out after {decider.timeout_s:g} s",
-                                        retryable=True) from None
-                    except CallError as exc:
-                        if exc.rate_limited:
-                            await limiter.back_off(exc.retry_after)
-                        raise
-                await limiter.succeeded(response.get("rate_limit"))
-    except CallError as exc:
-        message = str(exc)
-        fatal = redactor(message) if exc.fatal else None
-    except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
-        message = f"{type(exc).__name__}: {exc}"
-    else:
-        try:
-            decision = decider.parse(request, response, cached=False, attempts=attempts)
-        except Exception as exc:
-            message = f"could not read the response: {type(exc).__name__}: {exc}"
-        else:
-            if decision.raw:
-                decision.raw = redactor(decision.raw)
-            return decision, response, None
-    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
-                             error=redactor(message))
-    return error, None, fatal

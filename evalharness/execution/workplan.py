@@ -18,7 +18,8 @@ from ..deciders.registry import create_deciders, decider_kind
 from ..inputs.config import RunConfig, file_sha256, read_config
 from ..inputs.goldens import check_labels, select_items, selection_hash
 from ..inputs.policies import Policy, find_policy, load_policy
-from ..records import GoldenItem, GoldenSetInfo, PolicyInfo
+from ..inputs.yamlfile import load_yaml, validation_problems
+from ..records import MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values
 from ..records.errors import ConfigError, DeciderError, EvalHarnessError, GoldenSetError, Problem
 
 __all__ = ["WorkPlan", "build_work_plan", "load_config"]
@@ -76,9 +77,9 @@ def _load_policies(config: RunConfig) -> dict[str, Policy]:
 def _check_slices(config: RunConfig, items: list[GoldenItem]) -> None:
     seen = sorted({key for item in items for key in item.meta})
     for i, key in enumerate(config.slice_by):
-        if not any(key in item.meta for item in items):
+        if all(slice_values(item.meta, key) == [MISSING_SLICE] for item in items):
             raise config.problem(
-                f"meta key {key!r} appears in no selected item",
+                f"meta key {key!r} has a value in no selected item",
                 "slice_by", i, fix=f"use one of {seen}" if seen else "remove slice_by",
             )
 
@@ -117,10 +118,40 @@ def _check_options(config: RunConfig) -> None:
     config.check_decider_names()
 
 
+def _raw_option_problems(path: Path | str) -> list[Problem]:
+    """Option problems of the ``deciders:`` entries of a config whose schema check failed, so
+    one run of ``validate`` reports both kinds of mistake."""
+    try:
+        doc = load_yaml(Path(path), ConfigError)
+    except EvalHarnessError:
+        return []
+    entries = doc.data.get("deciders") if isinstance(doc.data, dict) else None
+    problems: list[Problem] = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            continue
+        try:
+            kind = decider_kind(entry["kind"])
+            kind.options.model_validate(entry)
+        except DeciderError:
+            continue
+        except ValidationError as exc:
+            problems += validation_problems(exc, doc, prefix=("deciders", i))
+    return problems
+
+
 def load_config(path: Path | str) -> RunConfig:
     """Load a config file: its schema, and every decider entry against its kind's options
-    (see :func:`evalharness.validate` for the checks against data)."""
-    config = read_config(path)
+    (see :func:`evalharness.validate` for the checks against data). All problems of both
+    checks are reported together."""
+    try:
+        config = read_config(path)
+    except ConfigError as exc:
+        seen = {(p.field, p.message) for p in exc.problems}
+        extra = [p for p in _raw_option_problems(path) if (p.field, p.message) not in seen]
+        if not extra:
+            raise
+        raise ConfigError(problems=[*exc.problems, *extra]) from None
     _check_options(config)
     return config
 

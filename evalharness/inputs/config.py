@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..records.base import Strict
 from ..records.errors import ConfigError, Problem
 from ..records.targets import Prevalences, RoutingTargets, SamplingDesign
 from .yamlfile import YamlDocument, load_yaml, parse_model, validation_problems
@@ -33,11 +34,7 @@ Scalar = Union[str, int, float, bool]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class SampleSpec(_Strict):
+class SampleSpec(Strict):
     """A seeded sample of the (filtered) golden set."""
 
     n: int | None = Field(default=None, gt=0)
@@ -56,7 +53,7 @@ class SampleSpec(_Strict):
         return self
 
 
-class GoldenSetSpec(_Strict):
+class GoldenSetSpec(Strict):
     """Where the items come from and which of them to use."""
 
     path: str
@@ -76,7 +73,7 @@ class GoldenSetSpec(_Strict):
         return value
 
 
-class DeciderSpec(_Strict):
+class DeciderSpec(Strict):
     """One entry of ``deciders:``. Its ``kind`` names a registered decider kind (built in, or
     added by a plugin package); that kind's own options model checks the other keys
     (:func:`evalharness.execution.workplan.load_config`)."""
@@ -105,7 +102,7 @@ class DeciderOptions(DeciderSpec):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class CacheSpec(_Strict):
+class CacheSpec(Strict):
     """The response cache shared across runs (SQLite)."""
 
     enabled: bool = True
@@ -118,7 +115,7 @@ class CacheSpec(_Strict):
     model behind the same name)."""
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """An eval: golden set x policies x deciders."""
 
     name: str

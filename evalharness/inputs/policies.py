@@ -9,8 +9,9 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from ..records.base import Strict
 from ..records.errors import PolicyError
 from ..records import OUTCOMES_NOT_OK
 from .yamlfile import load_yaml, parse_model
@@ -20,11 +21,7 @@ _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAG = re.compile(r"<([A-Za-z][\w-]*)>")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class PolicyLabel(_Strict):
+class PolicyLabel(Strict):
     name: str
     """Lower-case word the decider answers with, e.g. ``hate`` or ``none``."""
     description: str = ""
@@ -40,14 +37,14 @@ class PolicyLabel(_Strict):
         return name
 
 
-class Example(_Strict):
+class Example(Strict):
     """A few-shot example shown to the model before the item."""
 
     text: str
     label: str
 
 
-class Prompt(_Strict):
+class Prompt(Strict):
     system: str
     """Static policy text; it comes first so provider prompt caching and llama.cpp prefix reuse
     work. Must not contain ``{text}``."""
@@ -63,7 +60,7 @@ class Prompt(_Strict):
         return self
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """One moderation policy as a decider sees it."""
 
     id: str

@@ -17,4 +17,4 @@ class Record(BaseModel):
 class Strict(BaseModel):
     """A file people write (config blocks, targets, gate files): unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)

@@ -182,6 +182,11 @@ class MetricRow(Record):
     production: ProductionRates | None = None
     """The rates at the stated production prevalence (null when none is stated)."""
 
+    @property
+    def all_errors(self) -> bool:
+        """No decision of the row is ok (every one failed, was refused or could not be read)."""
+        return self.n > 0 and self.outcomes.get("ok", 0) == 0
+
 
 class RaterScore(Record):
     rater: str

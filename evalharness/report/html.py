@@ -24,7 +24,6 @@ from . import charts
 from .format import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
 from .views import (
     PolicyView,
-    all_errors,
     assumed_seconds,
     golden_prevalence,
     n_judgments,
@@ -155,7 +154,6 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
         csp=_csp(script),
         HUMAN_KINDS=HUMAN_KINDS,
         not_ok=not_ok,
-        all_errors=all_errors,
         golden_prevalence=golden_prevalence,
         n_judgments=n_judgments,
         assumed_seconds=assumed_seconds,

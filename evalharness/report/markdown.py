@@ -20,7 +20,7 @@ from ..records import (
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
 from .format import TEXT_LIMIT, fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_usd, md_code, md_escape, table
 from .humans import humans_section
-from .summary import ceiling_cell, outcomes_cell, summary_lines, vs_best_cell
+from .summary import ceiling_cell, outcomes_cell, run_summary_lines, vs_best_cell
 from .views import (
     PolicyView,
     policy_views,
@@ -315,7 +315,7 @@ def render_markdown(metrics: MetricsFile, manifest: Manifest,
         "",
         "## Summary",
         "",
-        *summary_lines(metrics, manifest, causes),
+        *run_summary_lines(metrics, manifest, causes),
         "",
     ]
     for view in policy_views(metrics, manifest, causes):

@@ -14,7 +14,7 @@ from ..records.kinds import HUMAN_KINDS
 from ..records.routing import UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
 from .format import fmt_interval, md_escape, md_escape_text, symbols, table
 
-__all__ = ["md_escape_text", "render_routing_markdown", "summary_lines"]
+__all__ = ["md_escape_text", "render_routing_markdown", "routing_summary_lines"]
 
 HEADLINE = {
     "plan_meets_targets": "Recommended plan — every claim guaranteed",
@@ -280,7 +280,7 @@ def render_routing_markdown(plan: RoutingPlan) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def summary_lines(plan: RoutingPlan) -> list[str]:
+def routing_summary_lines(plan: RoutingPlan) -> list[str]:
     """What ``evalharness route`` prints: per policy the recommendation and key facts."""
     lines = []
     for p in plan.policies:

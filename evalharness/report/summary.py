@@ -10,7 +10,6 @@ from ..scoring.rootcause import PolicyCauses
 from .format import fmt_interval, fmt_num, fmt_seconds, fmt_signed, fmt_usd, md_escape, table
 from .views import (
     PolicyView,
-    all_errors,
     golden_prevalence,
     n_judgments,
     not_ok,
@@ -18,7 +17,7 @@ from .views import (
     significant_sites,
 )
 
-__all__ = ["auc_cell", "ceiling_cell", "outcomes_cell", "summary_lines", "vs_best_cell"]
+__all__ = ["auc_cell", "ceiling_cell", "outcomes_cell", "run_summary_lines", "vs_best_cell"]
 
 
 def vs_best_cell(d: Difference | None, row: MetricRow, best: MetricRow | None) -> str:
@@ -42,7 +41,7 @@ def outcomes_cell(row: MetricRow) -> str:
     bad = not_ok(row)
     if not bad:
         return "all ok"
-    if all_errors(row):
+    if row.all_errors:
         return "all errors" if set(bad) == {"error"} else "no ok decision (" + \
             ", ".join(f"{n} {o}" for o, n in bad.items()) + ")"
     return ", ".join(f"{n} {o}" for o, n in bad.items())
@@ -53,7 +52,7 @@ def auc_cell(row: MetricRow) -> str:
     return "–" if sq is None else fmt_interval(sq.roc_auc)
 
 
-def summary_lines(metrics: MetricsFile, manifest: Manifest,
+def run_summary_lines(metrics: MetricsFile, manifest: Manifest,
                   causes: dict[str, PolicyCauses] | None = None) -> list[str]:
     """The summary table and one or two lines of findings per policy (fits a PR comment)."""
     views = policy_views(metrics, manifest, causes)
@@ -151,7 +150,7 @@ def _findings(v: PolicyView) -> list[str]:
             out.append(f"{name}: {md_escape(r.decider)} vs {md_escape(d.reference)} is compared on "
                        f"{d.n} items; {d.n_left_out} left out of that comparison only "
                        f"({md_escape(d.left_out_reason or '')}).")
-        if all_errors(r):
+        if r.all_errors:
             out.append(f"{name}: {md_escape(r.decider)}: all errors — no decision to grade; it "
                        "is never ranked.")
     return out

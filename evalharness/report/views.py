@@ -77,11 +77,6 @@ def golden_prevalence(v: PolicyView) -> str:
     return f"{viol / row.n:.0%}"
 
 
-def all_errors(row: MetricRow) -> bool:
-    """No decision of the row is ok (every one failed, was refused or could not be read)."""
-    return row.n > 0 and row.outcomes.get("ok", 0) == 0
-
-
 def not_ok(row: MetricRow) -> dict[str, int]:
     """Counts of the non-ok outcomes that occurred (empty when every decision was ok)."""
     return {o: row.outcomes.get(o, 0) for o in OUTCOMES_NOT_OK if row.outcomes.get(o, 0)}

@@ -1,8 +1,7 @@
 """The QA request: items QA must label each week, after launch, to confirm each target.
 
-Sample sizes come from statsmodels: a one-sided test that the rate beats its target
-(``NormalIndPower`` on Cohen's arcsine effect size ``proportion_effectsize``), and the items that
-estimate accuracy within a margin (``samplesize_confint_proportion``). Every expected value,
+Sample sizes come from :mod:`evalharness.stats.power` (statsmodels): a one-sided test that the
+rate beats its target, and the items that estimate accuracy within a margin. Every expected value,
 stream size and in-scope share is at the production prevalence when one is stated.
 """
 
@@ -11,30 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import proportion_effectsize, samplesize_confint_proportion
-
 from ..records.targets import RoutingTargets
+from ..stats.power import items_for_margin, items_to_confirm
 from ..records.routing import ClaimCheck
 from .goals import PolicyGoals
 from ..records.routing import Plan, QaRequest, QaSample
 
-__all__ = ["qa_request", "items_to_confirm"]
-
-
-def items_to_confirm(target: float, expected: float, *, confidence: float, power: float) -> int:
-    """Labeled items that show a rate beats ``target`` with ``power`` when it is ``expected``
-    (``expected`` on the right side of ``target``).
-
-    Examples
-    --------
-    >>> items_to_confirm(0.9, 0.95, confidence=0.95, power=0.8)
-    167
-    """
-    effect = abs(proportion_effectsize(expected, target))
-    n = NormalIndPower().solve_power(effect_size=effect, alpha=1 - confidence, power=power,
-                                     ratio=0, alternative="larger")
-    return max(1, math.ceil(float(n) - 1e-9))
+__all__ = ["qa_request"]
 
 
 def _value(checks: list[ClaimCheck], text: str) -> float | None:
@@ -108,8 +90,7 @@ def qa_request(plan: Plan, goals: PolicyGoals, targets: RoutingTargets,
                 metrics.prevalence_by_label.get(label))
     acc = metrics.accuracy.value
     if acc is not None:
-        m = max(1, math.ceil(float(samplesize_confint_proportion(
-            min(max(acc, 1e-6), 1 - 1e-6), targets.qa_margin, alpha=1 - conf)) - 1e-9))
+        m = items_for_margin(acc, targets.qa_margin, confidence=conf)
         samples.append(QaSample(
             check="accuracy, end to end", target=f"estimate within ±{targets.qa_margin:.2f}",
             sample_from="a random sample of all items", expected=acc, items_per_week=m,

@@ -90,15 +90,11 @@ def paired_difference(
     )
 
 
-def _all_errors(row: MetricRow) -> bool:
-    return row.n > 0 and row.outcomes.get("ok", 0) == 0
-
-
 def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) -> MetricRow | None:
     """The most accurate decider on the items every candidate decided, against one gold (a human
     tier's leave-one-out gold when one is among them: the one gold of this many-way comparison);
     a decider with no ok decision is never best. Ties: more items graded overall, then name."""
-    cands = [r for r in rows if r.accuracy.value is not None and not _all_errors(r)]
+    cands = [r for r in rows if r.accuracy.value is not None and not r.all_errors]
     if not cands:
         return None
     by_item = [{d.item_id: d for d in found[r.decider]} for r in cands]

@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from pydantic import TypeAdapter, ValidationError
 
 from ..records.errors import ConfigError, block_problems
-from ..records import OUTCOMES_NOT_OK, Decision, Interval, Manifest, ProductionRates
+from ..records import Decision, Interval, Manifest, ProductionRates
+from ..stats.coded import encode
 from ..stats.sampling import Design, WeightedRate
 from ..stats.strata import OTHER, VIOLATING, Prevalence, StratifiedRate, weighted_share
 from ..records.targets import PolicyPrevalence, Prevalences, SamplingDesign
@@ -129,13 +130,11 @@ def production_rates(decisions: Sequence[Decision], labels: Sequence[str],
     >>> round(rates.violating_precision.value, 3)
     0.154
     """
-    codes = {lab: i for i, lab in enumerate((*labels, *OUTCOMES_NOT_OK))}
     graded = [d for d in decisions if d.gold in labels]
-    gold = np.array([codes[d.gold] for d in graded], dtype=np.intp)  # type: ignore[index]
-    pred = np.array([codes[d.label] if d.outcome == "ok" and d.label in labels  # type: ignore[index]
-                     else codes[d.outcome if d.outcome != "ok" else "invalid"] for d in graded],
-                    dtype=np.intp)
-    viol_codes = [codes[v] for v in violating]
+    gold = encode([str(d.gold) for d in graded], labels)
+    pred = encode([d.label if d.outcome == "ok" and d.label in labels  # an off-label answer
+                   else d.outcome if d.outcome != "ok" else "invalid" for d in graded], labels)
+    viol_codes = encode(list(violating), labels).tolist()
     viol = _strata(gold, viol_codes)
     called = np.isin(pred, viol_codes)
     if sampling is not None:

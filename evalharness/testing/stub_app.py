@@ -227,7 +227,8 @@ class StubApp:
         if self._stopping.is_set():
             return False
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
         except TimeoutError:
             return True
         return False

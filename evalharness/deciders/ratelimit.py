@@ -20,6 +20,9 @@ class AdaptiveLimiter:
         """Rate-limit answers seen (429 or an exhausted request budget)."""
         self.lowest_limit = max_concurrency
         self._successes = 0
+        self._halved_until = 0.0
+        """A 429 before this time belongs to the burst that last halved the bound (a pause for an
+        exhausted request budget alone halves nothing, so it does not count)."""
         self._cond = asyncio.Condition()
 
     @staticmethod
@@ -34,9 +37,10 @@ class AdaptiveLimiter:
                 pause = self.paused_until - self._now()
                 if pause <= 0 and self.active < self.limit:
                     break
-                try:
-                    await asyncio.wait_for(self._cond.wait(), timeout=pause if pause > 0 else None)
-                except asyncio.TimeoutError:
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(pause if pause > 0 else None):
+                        await self._cond.wait()
+                except TimeoutError:
                     pass
             self.active += 1
         try:
@@ -51,9 +55,10 @@ class AdaptiveLimiter:
         async with self._cond:
             self.rate_limited += 1
             now = self._now()
-            if now >= self.paused_until:  # one halving per pause: a burst of 429s is one signal
+            if now >= self._halved_until:  # one halving per 429 pause: a burst is one signal
                 self.limit = max(1, self.limit // 2)
                 self.lowest_limit = min(self.lowest_limit, self.limit)
+                self._halved_until = now + (retry_after or 1.0)
             self._successes = 0
             self.paused_until = max(self.paused_until, now + (retry_after or 1.0))
 

@@ -1,0 +1,197 @@
+"""Deciders that call a model: the call interface (``payload`` / ``call`` / ``parse``), the error
+a failed call raises, and the one call policy every model call follows — in a run and in a
+notebook alike: a timeout, retries of retryable failures only (exponential backoff with jitter,
+never sooner than the server's ``Retry-After``), and the endpoint's adaptive concurrency limit."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import wait_random_exponential
+
+from ..records import Decision
+from .base import Decider, DecisionRequest, run_coroutine
+from .ratelimit import AdaptiveLimiter
+from .redaction import Redactor
+
+__all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "call_model"]
+
+
+FATAL_STATUS = frozenset({401, 403, 404})
+"""Authentication, permission and not-found answers: every further call would fail the same way,
+so the run stops instead of recording one error per item."""
+
+
+class CallError(Exception):
+    """One failed model call: retryable (429, 5xx, timeout, connection, malformed body) or not;
+    ``fatal`` (401, 403, 404) when no call to this endpoint can succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def fatal(self) -> bool:
+        return self.status in FATAL_STATUS
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+    @staticmethod
+    def retry_after_of(headers: Mapping[str, str]) -> float | None:
+        """Seconds to wait from ``Retry-After`` / ``retry-after-ms`` headers, if any."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            if "retry-after-ms" in lower:
+                return float(lower["retry-after-ms"]) / 1000
+            if "retry-after" in lower:
+                return float(lower["retry-after"])
+        except ValueError:
+            return None
+        return None
+
+    @staticmethod
+    def rate_limit_hint(headers: Mapping[str, str]) -> float | None:
+        """Seconds until the request budget resets when ``x-ratelimit-remaining-requests`` is 0."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        if lower.get("x-ratelimit-remaining-requests", "").strip() != "0":
+            return None
+        return _duration_s(lower.get("x-ratelimit-reset-requests", "1s"))
+
+    @classmethod
+    def from_status(cls, status: int, message: str, headers: Mapping[str, str]) -> CallError:
+        retryable = status in (408, 409, 429) or status >= 500
+        return cls(f"HTTP {status}: {message}", retryable=retryable, status=status,
+                   retry_after=cls.retry_after_of(headers))
+
+
+def _duration_s(text: str) -> float:
+    """Parse OpenAI-style durations such as ``1s``, ``6m0s``, ``250ms``."""
+    total = 0.0
+    for value, unit in re.findall(r"([\d.]+)(ms|s|m|h)", text):
+        total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total or 1.0
+
+
+class ModelDecider(Decider):
+    """A decider that calls a model once per request. The runner adds what every model call needs:
+    the response cache, bounded concurrency, adaptive rate limiting, retries and timeouts.
+
+    Subclasses give the request (:meth:`payload`: everything that changes the answer, which is also
+    the cache key), make the call (:meth:`call`: raise :class:`CallError` on failure) and read the
+    answer (:meth:`parse`).
+    """
+
+    concurrency: int = 1
+    timeout_s: float = 60.0
+    max_attempts: int = 1
+
+    @property
+    def endpoint(self) -> str:
+        """Requests to the same endpoint share one concurrency and rate limit."""
+        return self.name
+
+    @abstractmethod
+    def payload(self, request: DecisionRequest) -> dict[str, Any]:
+        """The request as JSON-able data; it is the cache key, so only output-affecting inputs."""
+
+    @abstractmethod
+    async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Make the call; return a JSON-able response (it is what the cache stores)."""
+
+    @abstractmethod
+    def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,
+              attempts: int) -> Decision:
+        """The decision a response means."""
+
+    def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
+        """Decide with the same retries, timeouts and rate limits as a run, without the response
+        cache (for notebooks; runs go through :mod:`evalharness.execution.runner`)."""
+
+        async def every() -> list[Decision]:
+            limiter = AdaptiveLimiter(self.concurrency)
+            redactor = Redactor.for_deciders([self])
+            outcomes = await asyncio.gather(*(
+                call_model(self, r, self.payload(r), limiter, redactor) for r in requests))
+            return [outcome.decision for outcome in outcomes]
+
+        yield from run_coroutine(every())
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one model call gave: the decision; the response to cache (None for an error, which
+    is an outcome and never cached); when the provider answered 401, 403 or 404, its redacted
+    message (the run must stop); and how many attempts it took."""
+
+    decision: Decision
+    response: dict[str, Any] | None
+    fatal: str | None
+    attempts: int
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    """Exponential backoff with full jitter, never shorter than the server's ``Retry-After``."""
+    backoff = wait_random_exponential(multiplier=0.5, max=20)(retry_state)
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    return max(backoff, min(retry_after, 120.0))
+
+
+async def call_model(
+    decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
+    limiter: AdaptiveLimiter, redactor: Redactor,
+) -> CallOutcome:
+    """Call the model with retries (retryable failures only, exponential backoff with jitter,
+    never sooner than ``Retry-After``), a timeout and the endpoint's adaptive limit. Never raises
+    for a failed call: it is an ``error`` decision, its message redacted."""
+    attempts = 0
+    fatal: str | None = None
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(decider.max_attempts),
+            wait=_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
+            reraise=True,
+        ):
+            with attempt:
+                attempts += 1
+                async with limiter.slot():
+                    try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                        async with asyncio.timeout(decider.timeout_s):
+                            response = await decider.call(payload)
+                    except TimeoutError:
+                        raise CallError(f"timed out after {decider.timeout_s:g} s",
+                                        retryable=True) from None
+                    except CallError as exc:
+                        if exc.rate_limited:
+                            await limiter.back_off(exc.retry_after)
+                        raise
+                await limiter.succeeded(response.get("rate_limit"))
+    except CallError as exc:
+        message = str(exc)
+        fatal = redactor(message) if exc.fatal else None
+    except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        try:
+            decision = decider.parse(request, response, cached=False, attempts=attempts)
+        except Exception as exc:
+            message = f"could not read the response: {type(exc).__name__}: {exc}"
+        else:
+            if decision.raw:
+                decision.raw = redactor(decision.raw)
+            return CallOutcome(decision, response, None, attempts)
+    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
+                             error=redactor(message))
+    return CallOutcome(error, None, fatal, attempts)
