@@ -45,7 +45,8 @@ def test_built_in_kinds_register_through_the_entry_point_group():
     ours = {e.name: e.value for e in entry_points(group=ENTRY_POINT_GROUP)
             if e.value.startswith("evalharness.")}
     assert ours == {kind: f"evalharness.deciders.{kind}"
-                    for kind in ("classic", "human", "llm", "precomputed")}
+                    for kind in ("classic", "embedding", "ensemble", "http", "human", "llm", "onnx",
+                                 "precomputed", "python", "sklearn")}
     assert set(decider_kinds()) >= set(ours)
     assert all(decider_kind(kind).source == module for kind, module in ours.items())
 

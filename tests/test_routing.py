@@ -252,6 +252,25 @@ def test_useless_llm_takes_no_cases_and_good_classifier_does():
     assert {s.key for s in r.slices} == {"market"}
 
 
+@pytest.mark.parametrize("prevalence", [None, 0.1])
+def test_cost_cut_against_all_human_is_the_share_the_machine_tier_takes(prevalence):
+    # the classifier costs nothing and every reviewer decision $0.10, so the saving is the share
+    # of items the classifier decides — as the cascade simulation reports it, at the same weights
+    targets = RoutingTargets(precision_target=0.85, recall_target=0.85, auto_clear_max_violating=0.05,
+                             prevalence={"hate_speech": prevalence} if prevalence else {})
+    r = _route(targets)
+    assert [t.decider for t in r.plan.tiers] == ["clf", "bpo"]
+    metrics = r.plan.production if prevalence else r.plan.expected
+    cut = r.cost_cut
+    assert cut is not None and cut.versus == "bpo" and cut.n == r.plan.expected.n
+    assert cut.human_cost_per_item_usd == pytest.approx(0.1)
+    assert cut.cut.value == pytest.approx(1 - metrics.tiers[-1].seen, abs=1e-9)
+    assert 0 < cut.cut.low < cut.cut.value < cut.cut.high < 1
+    assert cut.cut.high - cut.cut.low < 0.2
+    assert f"{cut.cut.value:.0%} [{cut.cut.low:.0%}, {cut.cut.high:.0%}] below all human " \
+           "review (bpo)" in r.recommendation
+
+
 def test_too_few_items_meet_only_on_the_point_estimate():
     # 150 items: the estimates clear the targets, but nothing can be guaranteed — said so
     r = _route(RoutingTargets(precision_target=0.8, recall_target=0.8), n=150)

@@ -157,3 +157,27 @@ def test_long_non_latin_items_are_cut_to_fit_not_errors(write_config, tmp_path):
     assert {d.item_id: (d.outcome, d.truncated) for d in decisions} == {
         k: ("ok", True) for k in texts}
     assert all(d.usage.prompt_tokens <= 1024 for d in decisions)
+
+
+SHOW_LOAD = """
+import sys
+from evalharness.execution.workplan import build_work_plan
+plan = build_work_plan(sys.argv[1])
+llm = next(d for d in plan.deciders if d.kind == "llm")
+llm.setup(plan.decider_policies(llm), plan.items)
+print("use_extra_bufts", llm._llm.model_params.use_extra_bufts)
+"""
+
+
+@pytest.mark.slow
+def test_the_embedded_model_loads_without_llama_cpps_amx_buffer_types(write_config, tmp_path):
+    """A natively built llama.cpp segfaults in its AMX path on VMs that advertise AMX; the
+    embedded decider loads with those buffer types off, whatever build pip installed."""
+    import subprocess
+    import sys
+
+    config = mini_config(deciders=[{"name": "smollm2", "kind": "llm", "model": "embedded"}])
+    result = subprocess.run([sys.executable, "-c", SHOW_LOAD, str(write_config(config))],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "use_extra_bufts False"

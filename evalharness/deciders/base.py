@@ -7,16 +7,38 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import Decision, DeciderKind, GoldenItem
 
 T = TypeVar("T")
+
+
+class Embedding(NamedTuple):
+    """One text's embedding, with what computing it took (kept so a cached vector still says
+    what its decision cost)."""
+
+    vector: NDArray[np.float32]
+    seconds: float
+    """Wall time of computing it (its share of a batch)."""
+    tokens: int
+    """Tokens the provider billed for it (0 in-process)."""
+
+
+class VectorStore(Protocol):
+    """Where embeddings outlive a run (the response cache's ``vectors`` table)."""
+
+    def get_vectors(self, keys: Sequence[str]) -> dict[str, Embedding]: ...
+
+    def put_vectors(self, model: str, vectors: Mapping[str, Embedding]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,10 @@ class Decider(ABC):
     def check(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Cheap checks that the decider can run on these items (no model loading or training);
         raise an :class:`~evalharness.records.errors.EvalHarnessError` naming the fix if not."""
+
+    def attach_cache(self, cache: VectorStore | None) -> None:
+        """Called by the runner before :meth:`setup` with the run's cache (None with
+        ``--no-cache``); deciders that compute embeddings keep them there."""
 
     def setup(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Prepare before the first decision: load a model, train. Called after :meth:`check`."""
@@ -80,6 +106,44 @@ class Decider(ABC):
             meta=request.item.meta,
             **fields,
         )
+
+
+DecisionKey = tuple[str, str, str]
+"""(item id, policy id, decider name): :attr:`Decision.key`."""
+
+
+class CombiningDecider(Decider):
+    """A decider that calls nothing: it combines what other deciders of the same run
+    (:attr:`members`, by result name) decided on the same item and policy.
+
+    The runner runs it after every other decider, in member order (a combining decider may be a
+    member of another), and before :meth:`decide` hands it, with :meth:`attach_decisions`, the
+    members' decisions of this session and of earlier sessions of a resumed run. It is given
+    only requests on which every member that applies has decided (whatever the outcome); the
+    rest wait for ``--resume``. Members are checked when the work plan is built: they exist,
+    are not people (a human kind), are not itself, form no cycle and cover its policies.
+    """
+
+    def __init__(self, name: str, members: Sequence[str]) -> None:
+        super().__init__(name)
+        self.members: list[str] = list(members)
+        """Result names of the deciders whose decisions are combined."""
+        self.decisions: Mapping[DecisionKey, Decision] = {}
+
+    def attach_decisions(self, decisions: Mapping[DecisionKey, Decision]) -> None:
+        """Called by the runner before :meth:`decide`: the run's decisions by key (at least
+        every member's on the requests it is given)."""
+        self.decisions = decisions
+
+    def member_decisions(self, request: DecisionRequest) -> dict[str, Decision]:
+        """The members' decisions on ``request``, by member name (a member without one is left
+        out: it does not apply to the item)."""
+        found = {}
+        for member in self.members:
+            decision = self.decisions.get((request.item.id, request.policy.id, member))
+            if decision is not None:
+                found[member] = decision
+        return found
 
 
 def check_prompt_variant(policies: Sequence[Policy], variant: str, decider: str) -> None:

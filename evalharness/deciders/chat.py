@@ -20,13 +20,13 @@ from ..inputs.policies import Policy
 from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
 from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
-from .model import CallError, ModelDecider
+from .model import CallError, ModelDecider, openai_call_errors
+from .redaction import environment_secrets
 
 if TYPE_CHECKING:
     from ..inputs.config import RunConfig
     from .llm_options import LlmDeciderConfig
 
-_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
 MAX_LOGPROB_TOKENS = 64
@@ -142,8 +142,7 @@ class ChatLlm(ModelDecider):
     def secrets(self) -> list[str]:
         """Values that must never be written anywhere: the configured key, and every key-like
         environment variable a client library may read on its own (OPENAI_API_KEY, ...)."""
-        found = [v for k, v in os.environ.items()
-                 if k.upper().endswith(_SECRET_SUFFIXES) and len(v) >= 8]
+        found = environment_secrets()
         key = self._api_key()
         return [key, *found] if key else found
 
@@ -252,18 +251,10 @@ class ChatLlm(ModelDecider):
         return response
 
     async def _call_openai(self, params: dict[str, Any]) -> dict[str, Any]:
-        import openai
-
         model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
-        try:
+        with openai_call_errors():
             raw = await self._client.chat.completions.with_raw_response.create(model=model, **params)
             completion = raw.parse()
-        except openai.APIStatusError as exc:
-            raise CallError.from_status(exc.status_code, str(exc), exc.response.headers) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise CallError(f"{type(exc).__name__}: {exc}", retryable=True) from None
-        except ValueError as exc:  # a body that is not JSON
-            raise CallError(f"malformed response: {exc}", retryable=True) from None
         if isinstance(completion, str) or not getattr(completion, "choices", None):
             raise CallError("malformed response: no choices", retryable=True)
         response = normalise(completion)

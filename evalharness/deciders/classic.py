@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from ..inputs.config import DeciderOptions, GoldenSetSpec, RunConfig
-from ..inputs.goldens import select_items
 from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem
 from .base import Decider, DecisionRequest
 from .registry import decider
+from .training import TrainingSet
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -70,71 +70,29 @@ class ClassicDecider(Decider):
         super().__init__(config.name)
         self.config = config
         self.run_config = run_config
+        self.train = TrainingSet(config.train, run_config, config.name)
         self.models: dict[str, Pipeline] = {}
         self.train_counts: dict[str, dict[str, int]] = {}
         self.train_seconds: dict[str, float] = {}
-        self._train: list[GoldenItem] = []
-
-    def _where(self) -> tuple[Any, ...]:
-        index = next(i for i, d in enumerate(self.run_config.deciders) if d.name == self.name)
-        return ("deciders", index, "train")
-
-    def training_items(self) -> list[GoldenItem]:
-        path = self.run_config.resolve(self.config.train.path)
-        return select_items(self.config.train, path)
-
-    def check_disjoint(self, train: Sequence[GoldenItem], evaluated: Sequence[GoldenItem]) -> None:
-        """Refuse to train on any item that is also evaluated."""
-        overlap = sorted({it.id for it in train} & {it.id for it in evaluated})
-        if overlap:
-            raise self.run_config.problem(
-                f"{len(overlap)} training item ids are also evaluated (e.g. {overlap[:3]})",
-                *self._where(),
-                fix="train on a disjoint set: filter the training set (e.g. by meta.split) "
-                    "or use another golden set",
-            )
-
-    def _labeled(self, policy: Policy) -> list[tuple[str, str]]:
-        return [(it.text, it.labels[policy.id]) for it in self._train if policy.id in it.labels]
 
     def check(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         """Load the training set; refuse overlap with the evaluated items or a single class."""
-        self._train = self.training_items()
-        self.check_disjoint(self._train, items)
-        for policy in policies:
-            labeled = self._labeled(policy)
-            classes = sorted({label for _, label in labeled})
-            unknown = sorted(set(classes) - set(policy.label_names))
-            if unknown:
-                raise self.run_config.problem(
-                    f"training labels {unknown} for {policy.id} are not labels of the policy",
-                    *self._where(), fix=f"use a training set labeled with {policy.label_names}",
-                )
-            if len(classes) < 2:
-                raise self.run_config.problem(
-                    f"the training set has {len(labeled)} items labeled for {policy.id} "
-                    f"with classes {classes}; at least two classes are needed",
-                    *self._where(),
-                    fix=f"train on a set with labels.{policy.id}, or limit the decider with "
-                        "policies: [...]",
-                )
+        self.train.load(policies, items)
 
     def setup(self, policies: Sequence[Policy], items: Sequence[GoldenItem]) -> None:
         for policy in policies:
-            labeled = self._labeled(policy)
-            classes = sorted({label for _, label in labeled})
+            labeled = self.train.labeled(policy)
             start = time.perf_counter()
             pipeline = build_pipeline(self.config)
             try:
                 pipeline.fit([t for t, _ in labeled], [label for _, label in labeled])
             except ValueError as exc:  # e.g. too few items for min_df: bad training data, not a bug
-                raise self.run_config.problem(
+                raise self.train.problem(
                     f"cannot train on {len(labeled)} items labeled for {policy.id}: {exc}",
-                    *self._where(), fix="train on a larger set (thousands of items are typical)",
-                ) from None
+                    fix="train on a larger set (thousands of items are typical)") from None
             self.train_seconds[policy.id] = time.perf_counter() - start
             self.models[policy.id] = pipeline
-            self.train_counts[policy.id] = {c: sum(1 for _, l in labeled if l == c) for c in classes}
+            self.train_counts[policy.id] = self.train.counts(policy)
 
     def describe(self) -> dict[str, Any]:
         return {

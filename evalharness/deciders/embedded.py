@@ -22,6 +22,7 @@ import numpy as np
 from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import Decision, Usage
+from .llama_load import load_llama
 from .base import DecisionRequest, check_prompt_variant
 from .model import ModelDecider
 
@@ -94,12 +95,11 @@ class EmbeddedLlm(ModelDecider):
         check_prompt_variant(policies, self.variant, self.config.name)
 
     def setup(self, policies: Sequence[Policy], items: Sequence[Any]) -> None:
-        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         assert self.model_path is not None, "check() runs first"
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
-        self._llm = Llama(
+        self._llm = load_llama(
             model_path=str(self.model_path),
             n_ctx=self.config.n_ctx,
             n_threads=self.config.threads or os.cpu_count(),

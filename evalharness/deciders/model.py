@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,8 @@ from .base import Decider, DecisionRequest, run_coroutine
 from .ratelimit import AdaptiveLimiter
 from .redaction import Redactor
 
-__all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "call_model"]
+__all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "Tries", "call_model",
+           "call_with_retries", "openai_call_errors"]
 
 
 FATAL_STATUS = frozenset({401, 403, 404})
@@ -81,6 +83,22 @@ def _duration_s(text: str) -> float:
     for value, unit in re.findall(r"([\d.]+)(ms|s|m|h)", text):
         total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
     return total or 1.0
+
+
+@contextmanager
+def openai_call_errors() -> Iterator[None]:
+    """Turn the openai SDK's failures into :class:`CallError` s: status answers as they are,
+    timeouts, connection errors and bodies that are not JSON as retryable."""
+    import openai
+
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise CallError.from_status(exc.status_code, str(exc), exc.response.headers) from None
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise CallError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+    except ValueError as exc:  # a body that is not JSON
+        raise CallError(f"malformed response: {exc}", retryable=True) from None
 
 
 class ModelDecider(Decider):
@@ -148,36 +166,54 @@ def _wait(retry_state: RetryCallState) -> float:
     return max(backoff, min(retry_after, 120.0))
 
 
+@dataclass
+class Tries:
+    """Attempts made so far by one :func:`call_with_retries` (read also when it raises)."""
+
+    n: int = 0
+
+
+async def call_with_retries(call: Callable[[], Awaitable[dict[str, Any]]], *, timeout_s: float,
+                            max_attempts: int, limiter: AdaptiveLimiter,
+                            tries: Tries | None = None) -> dict[str, Any]:
+    """``call()`` under the call policy: retries of retryable :class:`CallError` s only
+    (exponential backoff with jitter, never sooner than ``Retry-After``), ``timeout_s`` per
+    attempt, one of the endpoint's ``limiter`` slots per attempt. Raises the last error."""
+    tries = tries if tries is not None else Tries()
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(max_attempts),
+        wait=_wait,
+        retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
+        reraise=True,
+    ):
+        with attempt:
+            tries.n += 1
+            async with limiter.slot():
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(timeout_s):
+                        response = await call()
+                except TimeoutError:
+                    raise CallError(f"timed out after {timeout_s:g} s", retryable=True) from None
+                except CallError as exc:
+                    if exc.rate_limited:
+                        await limiter.back_off(exc.retry_after)
+                    raise
+            await limiter.succeeded(response.get("rate_limit"))
+    return response
+
+
 async def call_model(
     decider: ModelDecider, request: DecisionRequest, payload: dict[str, Any],
     limiter: AdaptiveLimiter, redactor: Redactor,
 ) -> CallOutcome:
-    """Call the model with retries (retryable failures only, exponential backoff with jitter,
-    never sooner than ``Retry-After``), a timeout and the endpoint's adaptive limit. Never raises
-    for a failed call: it is an ``error`` decision, its message redacted."""
-    attempts = 0
+    """Call the model under the call policy (:func:`call_with_retries`). Never raises for a
+    failed call: it is an ``error`` decision, its message redacted."""
+    tries = Tries()
     fatal: str | None = None
     try:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(decider.max_attempts),
-            wait=_wait,
-            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
-            reraise=True,
-        ):
-            with attempt:
-                attempts += 1
-                async with limiter.slot():
-                    try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
-                        async with asyncio.timeout(decider.timeout_s):
-                            response = await decider.call(payload)
-                    except TimeoutError:
-                        raise CallError(f"timed out after {decider.timeout_s:g} s",
-                                        retryable=True) from None
-                    except CallError as exc:
-                        if exc.rate_limited:
-                            await limiter.back_off(exc.retry_after)
-                        raise
-                await limiter.succeeded(response.get("rate_limit"))
+        response = await call_with_retries(
+            lambda: decider.call(payload), timeout_s=decider.timeout_s,
+            max_attempts=decider.max_attempts, limiter=limiter, tries=tries)
     except CallError as exc:
         message = str(exc)
         fatal = redactor(message) if exc.fatal else None
@@ -185,13 +221,13 @@ async def call_model(
         message = f"{type(exc).__name__}: {exc}"
     else:
         try:
-            decision = decider.parse(request, response, cached=False, attempts=attempts)
+            decision = decider.parse(request, response, cached=False, attempts=tries.n)
         except Exception as exc:
             message = f"could not read the response: {type(exc).__name__}: {exc}"
         else:
             if decision.raw:
                 decision.raw = redactor(decision.raw)
-            return CallOutcome(decision, response, None, attempts)
-    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
+            return CallOutcome(decision, response, None, tries.n)
+    error = decider.decision(request, label=None, outcome="error", attempts=tries.n,
                              error=redactor(message))
-    return CallOutcome(error, None, fatal, attempts)
+    return CallOutcome(error, None, fatal, tries.n)

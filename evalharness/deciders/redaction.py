@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 
 # Provider key shapes that error messages sometimes echo in part (e.g. "sk-abc***wxyz").
 _KEY_SHAPES = re.compile(r"\b(sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9_\-*]{6,}", re.I)
+
+
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
+
+
+def environment_secrets() -> list[str]:
+    """Every key-like environment variable's value (``*_KEY``, ``*_TOKEN``, ``*_SECRET``) a client
+    library may read on its own (OPENAI_API_KEY, ...)."""
+    return [v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and len(v) >= 8]
 
 
 class Redactor:

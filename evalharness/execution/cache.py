@@ -1,4 +1,6 @@
 """Response cache shared across runs: SQLite in WAL mode, keyed by a hash of the full request.
+A second table keeps embeddings (float32 vectors keyed by model and text), so a rerun or a second
+head over the same embedding model computes nothing.
 
 Only successful model responses are stored; errors are never cached. The key covers what changes
 the answer (model, endpoint, messages, sampling and format parameters, policy version) plus an
@@ -13,10 +15,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..deciders.base import Embedding
 from ..records.errors import ConfigError
 
 CACHE_FILE = "responses.sqlite"
@@ -44,8 +49,16 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def _m002_vectors(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE vectors (key TEXT PRIMARY KEY, model TEXT NOT NULL, created REAL NOT NULL, "
+        "vector BLOB NOT NULL, seconds REAL NOT NULL, tokens INTEGER NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_vectors", _m002_vectors),
 ]
 
 
@@ -94,6 +107,33 @@ class ResponseCache:
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
                 (key, model, time.time(), json.dumps(response, ensure_ascii=False)),
             )
+        except sqlite3.Error:
+            self.write_failures += 1
+
+    def get_vectors(self, keys: Sequence[str]) -> dict[str, Embedding]:
+        """Stored embeddings of those ``keys`` that have one."""
+        found: dict[str, Embedding] = {}
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                for key, blob, seconds, tokens in self.db.execute(
+                        f"SELECT key, vector, seconds, tokens FROM vectors WHERE key IN ({marks})",
+                        chunk):
+                    found[key] = Embedding(np.frombuffer(blob, dtype=np.float32), seconds, tokens)
+        except sqlite3.Error:
+            return found
+        return found
+
+    def put_vectors(self, model: str, vectors: Mapping[str, Embedding]) -> None:
+        """Store embeddings; like :meth:`put`, a failure is counted, never raised."""
+        now = time.time()
+        try:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)",
+                    [(k, model, now, np.asarray(e.vector, dtype=np.float32).tobytes(), e.seconds,
+                      e.tokens) for k, e in vectors.items()])
         except sqlite3.Error:
             self.write_failures += 1
 

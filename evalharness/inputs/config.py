@@ -85,7 +85,7 @@ class DeciderSpec(Strict):
     policies: list[str] | None = None
     """Limit this decider to these policy ids (default: all the config's policies)."""
     kind: str
-    """Which decider: ``llm``, ``classic``, ``human``, ``precomputed`` or a plugin's kind."""
+    """Which decider: a built-in kind (``evalharness schema`` lists them) or a plugin's."""
 
     @field_validator("name")
     @classmethod
@@ -129,8 +129,8 @@ class RunConfig(Strict):
     policies_dir: str | None = None
     """Folder of policy files (default: the nearest ``policies/`` at or above this config)."""
     deciders: list[SerializeAsAny[DeciderSpec]] = Field(min_length=1)
-    """Who decides: ``kind`` llm, classic, human, precomputed or a plugin's; each is graded
-    against QA gold."""
+    """Who decides: ``kind`` llm, classic, embedding, sklearn, onnx, python, http, precomputed,
+    ensemble, human or a plugin's; each is graded against QA gold."""
     slice_by: list[str] = Field(default_factory=list)
     """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
     output_dir: str | None = None

@@ -102,7 +102,7 @@ def _describe(err: dict[str, Any]) -> tuple[str, str | None]:
     if kind == "extra_forbidden":
         return "unknown key", "remove it or check its spelling against `evalharness schema`"
     if kind == "missing" and err["loc"][-1:] == ("kind",):
-        return "missing `kind`", "add `kind:` llm, classic, human, precomputed or a plugin's kind"
+        return "missing `kind`", "add `kind:` (llm, classic, embedding, human, ...; see docs/config-reference.md)"
     if kind == "missing":
         return "required key is missing", "add it"
     return err["msg"], None

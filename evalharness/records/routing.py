@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from .base import Strict
 from .metrics import Interval
 
-__all__ = ["VERDICT_TEXT", "ClaimCheck", "FrontierPoint", "Plan", "PlanMetrics", "PlanTier",
+__all__ = ["VERDICT_TEXT", "ClaimCheck", "CostCut", "FrontierPoint", "Plan", "PlanMetrics", "PlanTier",
            "PolicyRouting", "QaRequest", "QaSample", "RoutingPlan", "SliceRow", "SplitStats",
            "Status", "ThresholdCheck", "TierShare", "UNKNOWN_SITE", "Verdict"]
 
@@ -273,6 +273,22 @@ class QaRequest(Strict):
     """Sum over the samples (an upper bound: one labeled item can serve several checks)."""
 
 
+class CostCut(Strict):
+    """What the recommended plan saves against sending every item to human review (an estimate
+    with a bootstrap interval, not a guarantee)."""
+
+    versus: str
+    """The human decider of the all-human baseline."""
+    n: int
+    """Validation items both the plan and the human tier decided."""
+    plan_cost_per_item_usd: float
+    human_cost_per_item_usd: float
+    cut: Interval
+    """Share of the all-human cost the plan saves, at the production weights when stated."""
+    confidence: float
+    """Two-sided level of ``cut``'s interval."""
+
+
 class PolicyRouting(Strict):
     """The routing recommendation for one policy, with its evidence."""
 
@@ -312,6 +328,9 @@ class PolicyRouting(Strict):
     qa_request: QaRequest
     tier_verdicts: dict[str, str] = Field(default_factory=dict)
     """Per scored decider, in one sentence: which cases it may take as the first tier."""
+    cost_cut: CostCut | None = None
+    """The plan's saving against all human review (null: no human baseline, or the plan is
+    it)."""
     notes: list[str] = Field(default_factory=list)
     searched: int = 0
     """Cascades evaluated on calibration items."""

@@ -13,6 +13,7 @@ from .data import PolicyData, calibration_mask
 from .goals import PolicyGoals, resolve_goals
 from .plans import build_plan, first_tier_thresholds
 from .qa import qa_request
+from .savings import all_human, cost_cut
 from .evaluation import plan_metrics
 from ..records.routing import FrontierPoint, Plan, PolicyRouting, Status
 from .search import Candidate, Views, pareto_frontier, search, shortlist
@@ -100,6 +101,9 @@ def route_policy(
         qa_request=qa_request(plan, goals, targets, data.violating), notes=notes,
         searched=len(cands),
     )
+    human = all_human(baselines)
+    if human is not None:
+        routing.cost_cut = cost_cut(val, cascade, human, goals, seed=targets.seed)
     routing.recommendation = recommendation_text(routing, vol)
     sole = plan.tiers[0].decider if len(plan.tiers) == 1 else None
     routing.tier_verdicts = tier_verdicts(thresholds, data.policy, sole_decider=sole)

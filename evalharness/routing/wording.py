@@ -65,6 +65,17 @@ def _plan_sentence(plan: Plan, policy: str, m: PlanMetrics) -> str:
     return "; then ".join(parts)
 
 
+def _cut(r: PolicyRouting) -> str:
+    c = r.cost_cut
+    if c is None or c.cut.value is None:
+        return ""
+    iv = c.cut
+    bounds = "" if iv.low is None or iv.high is None else f" [{iv.low:.0%}, {iv.high:.0%}]"
+    return (f"; cost {iv.value:.0%}{bounds} below all human review ({c.versus}) — "
+            f"{c.confidence:.0%} bootstrap interval over {c.n} validation items, an estimate, "
+            "not a guarantee")
+
+
 def _unsigned(plan: Plan) -> str:
     return "; ".join(f"{c.target} ({c.scope}): {fmt_iv(c.value)} — {c.verdict_text}"
                      for c in plan.claims() if c.verdict in ("meets_point_estimate", "misses"))
@@ -76,7 +87,7 @@ def recommendation_text(r: PolicyRouting, daily_volume: int) -> str:
     m = plan.production or plan.expected
     how = _plan_sentence(plan, r.policy, m)
     where = f"On validation items {r.at_prevalence()}"
-    quality, cost = _quality(m, r.violating), _cost(m, daily_volume)
+    quality, cost = _quality(m, r.violating), _cost(m, daily_volume) + _cut(r)
     if r.status == "plan_meets_targets":
         n = len([c for c in plan.claims() if c.verdict == "guaranteed"])
         auto = "" if len(plan.tiers) == 1 else (
