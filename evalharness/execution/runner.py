@@ -7,6 +7,12 @@ rate limiting, retries with exponential backoff and jitter for retryable failure
 ``Retry-After``), and a per-request timeout. A failure that survives its retries is an ``error``
 outcome, never a dropped item.
 
+Combining deciders (ensembles, :class:`~evalharness.deciders.base.CombiningDecider`) run last,
+each after the combining deciders among its members, on the requests every applicable member has
+decided — in this session or an earlier one of a resumed run; the rest wait for ``--resume``. A
+resumed run first drops any combining decision whose member decision is gone (an ``error`` row
+dropped to be retried), so each is recomputed from its members' final decisions.
+
 Runs fail closed: each model decider's first uncached request is sent alone, and an answer of
 401, 403 or 404 (bad key, no permission, no such model) — or the first few calls all ending in
 errors — stops the run with :class:`~evalharness.records.errors.DeciderError` (exit 2) naming the decider
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -24,7 +31,7 @@ from .cache import ResponseCache, cache_key
 from ..deciders import Decider, DecisionRequest, ModelDecider
 from ..deciders.model import call_model
 from ..deciders.ratelimit import AdaptiveLimiter
-from ..deciders.base import run_coroutine
+from ..deciders.base import CombiningDecider, DecisionKey, run_coroutine
 from ..records.errors import DeciderError
 from .workplan import WorkPlan
 from .progress import Progress, make_progress
@@ -100,22 +107,49 @@ def pending_work(plan: WorkPlan, done: set[tuple[str, str, str]]) -> list[Work]:
     return work
 
 
-class _Writer:
-    """Appends decisions once each, and keeps the progress display and counts current."""
+def combining_order(deciders: Sequence[Decider]) -> list[CombiningDecider]:
+    """The combining deciders, each after the combining deciders among its members (the work
+    plan has checked that members form no cycle)."""
+    combining = {d.name: d for d in deciders if isinstance(d, CombiningDecider)}
+    order: list[CombiningDecider] = []
+    seen: set[str] = set()
 
-    def __init__(self, out: IO[str], done: set[tuple[str, str, str]], progress: Progress,
-                 stats: RunStats) -> None:
+    def visit(decider: CombiningDecider) -> None:
+        if decider.name not in seen:
+            seen.add(decider.name)
+            for member in decider.members:
+                if member in combining:
+                    visit(combining[member])
+            order.append(decider)
+
+    for decider in combining.values():
+        visit(decider)
+    return order
+
+
+class _Writer:
+    """Appends decisions once each, and keeps the progress display and counts current; keeps
+    the decisions of combining deciders' members (``kept``) for them to read."""
+
+    def __init__(self, out: IO[str], done: set[DecisionKey], progress: Progress,
+                 stats: RunStats, kept: dict[DecisionKey, Decision], voters: set[str]) -> None:
         self.out, self.done, self.progress, self.stats = out, done, progress, stats
+        self.kept, self.voters = kept, voters
 
     def write(self, decision: Decision, decider: Decider) -> None:
         if decision.key in self.done:
             return
         append_decision(self.out, decision)
         self.done.add(decision.key)
+        if decision.decider in self.voters:
+            self.kept[decision.key] = decision
         if decision.decider == decider.name:
             self.stats.counts[decision.outcome] += 1
             self.stats.counts["cached"] += decision.cached
-            self.progress.advance(decision, f"{decider.name} · {decision.policy}")
+            shown = decision
+            if isinstance(decider, CombiningDecider):  # its cost is its members', counted already
+                shown = decision.model_copy(update={"cost_usd": 0.0})
+            self.progress.advance(shown, f"{decider.name} · {decision.policy}")
 
 
 def execute(
@@ -129,38 +163,88 @@ def execute(
     """Decide everything still missing in ``run_dir``.
 
     Deciders without model calls (classic, human, precomputed) run first; then all model deciders
-    run concurrently, each endpoint within its own limits. ``KeyboardInterrupt`` propagates after
-    every finished decision has been written.
+    run concurrently, each endpoint within its own limits; then the combining deciders (ensembles).
+    ``KeyboardInterrupt`` propagates after every finished decision has been written.
     """
+    combining = combining_order(plan.deciders)
+    drop_stale_combined(plan, run_dir, combining)
+    voters = {member for decider in combining for member in decider.members}
     with run_dir.open_decisions() as out:  # cuts off a torn last line before anything is read
-        done = {d.key for d in run_dir.read_decisions()}
+        earlier = run_dir.read_decisions()
+        done = {d.key for d in earlier}
+        kept = {d.key: d for d in earlier if d.decider in voters}
         work = [w for w in pending_work(plan, done) if w.requests]
         stats = RunStats()
         with make_progress(sum(len(w.requests) for w in work), live=live) as progress:
-            _execute(plan, work, _Writer(out, done, progress, stats), cache, epoch, stats)
+            writer = _Writer(out, done, progress, stats, kept, voters)
+            _execute(plan, work, writer, cache, epoch, stats, combining)
     return stats
 
 
+def drop_stale_combined(plan: WorkPlan, run_dir: RunDir,
+                        combining: Sequence[CombiningDecider]) -> int:
+    """Remove combining decisions some applicable member's decision is missing for (it was an
+    ``error`` row dropped for a retry), members first, so they are recomputed; returns how many.
+    The file is rewritten atomically, every other row as it was."""
+    if not combining:
+        return 0
+    decisions = run_dir.read_decisions()
+    keys = {d.key for d in decisions}
+    items = {item.id: item for item in plan.items}
+    by_name = {d.name: d for d in plan.deciders}
+    stale: set[DecisionKey] = set()
+    for decider in combining:
+        for d in decisions:
+            if d.decider != decider.name or d.item_id not in items or d.policy not in plan.policies:
+                continue
+            request = DecisionRequest(items[d.item_id], plan.policies[d.policy])
+            if not _ready(decider, request, keys, by_name):
+                stale.add(d.key)
+                keys.discard(d.key)
+    if stale:
+        run_dir.drop_rows(lambda row: (row.get("item_id"), row.get("policy"), row.get("decider"))
+                          in stale)
+    return len(stale)
+
+
+def _ready(decider: CombiningDecider, request: DecisionRequest, decided: Container[DecisionKey],
+           by_name: dict[str, Decider]) -> bool:
+    """Every member that applies to ``request`` has decided it."""
+    return all((request.item.id, request.policy.id, member) in decided
+               for member in decider.members if by_name[member].applies_to(request))
+
+
 def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
-             epoch: int, stats: RunStats) -> None:
+             epoch: int, stats: RunStats, combining: Sequence[CombiningDecider] = ()) -> None:
     redactor = Redactor.for_deciders(plan.deciders)
     try:
         for unit in work:
-            if not isinstance(unit.decider, ModelDecider):
-                _setup(plan, unit.decider)
+            if not isinstance(unit.decider, (ModelDecider, CombiningDecider)):
+                _setup(plan, unit.decider, cache)
                 for decision in unit.decider.decide(unit.requests):
                     writer.write(decision, unit.decider)
         model_work = [w for w in work if isinstance(w.decider, ModelDecider)]
         if model_work:
             for unit in model_work:
-                _setup(plan, unit.decider)
+                _setup(plan, unit.decider, cache)
             run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats))
+        owed = {id(w.decider): w for w in work}
+        by_name = {d.name: d for d in plan.deciders}
+        for decider in combining:
+            unit = owed.get(id(decider))
+            ready = [r for r in unit.requests if _ready(decider, r, writer.kept, by_name)] if unit else []
+            if ready:
+                _setup(plan, decider, cache)
+                decider.attach_decisions(writer.kept)
+                for decision in decider.decide(ready):
+                    writer.write(decision, decider)
     finally:
         for decider in plan.deciders:
             decider.close()
 
 
-def _setup(plan: WorkPlan, decider: Decider) -> None:
+def _setup(plan: WorkPlan, decider: Decider, cache: ResponseCache | None) -> None:
+    decider.attach_cache(cache)
     decider.setup(plan.decider_policies(decider), plan.items)
     decider.ready = True
 

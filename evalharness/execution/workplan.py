@@ -14,12 +14,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..deciders import Decider
+from ..deciders.base import CombiningDecider
 from ..deciders.registry import create_deciders, decider_kind
 from ..inputs.config import RunConfig, file_sha256, read_config
 from ..inputs.goldens import check_labels, select_items, selection_hash
 from ..inputs.policies import Policy, find_policy, load_policy
 from ..inputs.yamlfile import load_yaml, validation_problems
-from ..records import MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values
+from ..records import HUMAN_KINDS, MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values
 from ..records.errors import ConfigError, DeciderError, EvalHarnessError, GoldenSetError, Problem
 
 __all__ = ["WorkPlan", "build_work_plan", "load_config"]
@@ -118,6 +119,50 @@ def _check_options(config: RunConfig) -> None:
     config.check_decider_names()
 
 
+def _check_members(config: RunConfig, deciders: list[Decider]) -> None:
+    """Each combining decider's members (an ensemble's) are other deciders of this config, not
+    people, deciding at least its policies, with no cycle between combining deciders."""
+    by_name = {d.name: d for d in deciders}
+    for made in deciders:
+        if not isinstance(made, CombiningDecider):
+            continue
+        where = ("deciders", next(i for i, spec in enumerate(config.deciders)
+                                  if made.name in config.decider_names(spec)), "members")
+        for member in made.members:
+            found = by_name.get(member)
+            if member == made.name:
+                raise config.problem(f"decider {made.name} lists itself as a member", *where,
+                                     fix="list other deciders of this config")
+            if found is None:
+                raise config.problem(f"member {member!r} is not a decider of this config",
+                                     *where, fix=f"use some of {sorted(n for n, d in by_name.items() if n != made.name and d.kind not in HUMAN_KINDS)}")
+            if found.kind in HUMAN_KINDS:
+                raise config.problem(f"member {member} is a human decider (kind {found.kind})",
+                                     *where, fix="combine machine deciders only; the human "
+                                     "tier is the one that decides what they escalate")
+            missing = [p for p in made.policy_ids if p not in found.policy_ids]
+            if missing:
+                raise config.problem(f"member {member} does not decide {missing}", *where,
+                                     fix=f"add {missing} to {member}'s policies, or limit "
+                                         f"{made.name} with policies: {found.policy_ids}")
+        cycle = _cycle(made.name, by_name, [])
+        if cycle:
+            raise config.problem(f"members form a cycle: {' -> '.join(cycle)}", *where,
+                                 fix="an ensemble cannot vote on its own decisions")
+
+
+def _cycle(name: str, by_name: dict[str, Decider], path: list[str]) -> list[str]:
+    """A path from ``name`` back to a decider already on ``path`` through members, or []."""
+    if name in path:
+        return [*path[path.index(name):], name]
+    made = by_name.get(name)
+    for member in made.members if isinstance(made, CombiningDecider) else []:
+        found = _cycle(member, by_name, [*path, name])
+        if found:
+            return found
+    return []
+
+
 def _raw_option_problems(path: Path | str) -> list[Problem]:
     """Option problems of the ``deciders:`` entries of a config whose schema check failed, so
     one run of ``validate`` reports both kinds of mistake."""
@@ -190,6 +235,7 @@ def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> Wor
             deciders.append(made)
     plan = WorkPlan(config=config, policies=policies, items=items, deciders=deciders,
                     golden_set=info, limit=limit)
+    _check_members(config, deciders)
     for decider in deciders:
         decider.check(plan.decider_policies(decider), items)
     return plan

@@ -34,8 +34,9 @@ class Decision(Record):
     """The decided label; null unless ``outcome`` is ``ok``."""
     confidence: float | None = None
     """Probability (0-1) of ``label``, or null when the decider gives none."""
-    confidence_source: Literal["logprobs", "probability", "stated", "score"] | None = None
-    """Where the confidence came from; ``stated`` means the model said it (less trustworthy)."""
+    confidence_source: Literal["logprobs", "probability", "stated", "score", "votes"] | None = None
+    """Where the confidence came from; ``stated`` means the model said it (less trustworthy);
+    ``votes`` is an ensemble's share of member votes for ``label``."""
     scores: dict[str, float] | None = None
     """Probability per policy label, when the decider gives a distribution."""
     outcome: Outcome

@@ -44,5 +44,6 @@ class GoldenItem(Record):
     leave-one-out)."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Slice keys (market, language, source, target...) and source-specific extras."""
-    scores: dict[str, dict[str, float]] = Field(default_factory=dict)
-    """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``."""
+    scores: dict[str, dict[str, float | dict[str, float]]] = Field(default_factory=dict)
+    """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``, or
+    for any policy ``{scorer: {policy: {label: probability}}}``."""
