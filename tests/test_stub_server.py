@@ -294,3 +294,80 @@ def test_subprocess_serves_and_dies_on_sigkill() -> None:
     assert proc.proc is not None and proc.proc.returncode == -9
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", proc.port), timeout=1).close()
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncated"])
+def test_dropped_connections(kind: str) -> None:
+    with StubServer(faults={"FAULTX": f"{kind}:1"}) as s:
+        with pytest.raises(openai.APIConnectionError) as err:
+            ask(client(s), "FAULTX")
+        cause = repr(err.value.__cause__)
+        assert ("without sending a response" in cause) if kind == "reset" else \
+            ("complete message body" in cause), cause
+        assert ask(client(s), "FAULTX").choices[0].message.content == "none"
+        assert s.requests[0]["status"] is None and s.requests[0]["answer"] == kind
+        assert s.stats()["faults"][kind] == 1 and s.stats()["ok"] == 1
+
+
+def test_html_empty_choices_and_429_without_retry_after() -> None:
+    faults = {"FAULTHTML": "html:1", "FAULTEMPTY": "empty_choices:1", "FAULTBARE": "429bare:1"}
+    with StubServer(faults=faults) as s:
+        c = client(s)
+        page = c.chat.completions.with_raw_response.create(model="stub",
+                                                           messages=messages("FAULTHTML"))
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert isinstance(page.parse(), str) and "<html>" in page.parse()
+        assert ask(c, "FAULTEMPTY").choices == []
+        with pytest.raises(openai.RateLimitError) as err:
+            ask(c, "FAULTBARE")
+        assert "retry-after" not in err.value.response.headers
+        assert "x-ratelimit-remaining-requests" not in err.value.response.headers
+        assert s.stats()["ok"] == 0
+        assert all(ask(c, t).choices[0].message.content == "none" for t in faults)
+        assert s.stats()["ok"] == 3
+
+
+def test_fractional_retry_after_also_sends_milliseconds() -> None:
+    with StubServer(retry_after_s=0.25) as s:
+        with pytest.raises(openai.RateLimitError) as err:
+            ask(client(s), "FAULT429")
+        headers = err.value.response.headers
+        assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "250")
+
+
+def test_random_faults_are_seeded_bounded_and_recorded() -> None:
+    texts = [f"item {i}" for i in range(60)]
+
+    def failing(seed: int) -> tuple[set[str], dict[str, Any]]:
+        with StubServer(fault_rate=0.3, fault_seed=seed, fault_kinds=["500", "503"],
+                        fault_always_share=0.0, fault_max_times=1, fault_times=0) as s:
+            c = client(s)
+            failed = set()
+            for text in texts:
+                try:
+                    ask(c, text)
+                except openai.InternalServerError:
+                    failed.add(text)
+            # times=1: each faulted conversation succeeds on its second attempt
+            assert all(ask(c, text).choices[0].message.content == "none" for text in failed)
+            return failed, s.stats()
+
+    failed, stats = failing(7)
+    assert 8 <= len(failed) <= 30, "about 30% of 60 conversations"
+    planned = stats["random_faults"]["planned"]
+    assert {p["item"] for p in planned} == failed
+    assert all(p["times"] == 1 and p["attempts"] == 2 and p["injected"] == 1 for p in planned)
+    by_kind = stats["random_faults"]["by_kind"]
+    assert sum(k["items"] for k in by_kind.values()) == len(failed)
+    assert stats["faults"]["500"] + stats["faults"]["503"] == len(failed)
+    assert failing(7)[0] == failed, "the same seed faults the same conversations"
+    assert failing(8)[0] != failed
+
+
+def test_echo_headers_quotes_the_key_in_error_answers() -> None:
+    with StubServer(echo_headers=True, faults={"FAULTX": "502:always"}) as s:
+        c = openai.OpenAI(base_url=s.url, api_key="sk-echo-me-123456", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            ask(c, "FAULTX")
+        assert err.value.status_code == 502 and "Bearer sk-echo-me-123456" in str(err.value)
+        assert ask(c, "fine").choices[0].message.content == "none"

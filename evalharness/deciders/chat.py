@@ -253,8 +253,11 @@ class ChatLlm(ModelDecider):
         with openai_call_errors():
             raw = await self._client.chat.completions.with_raw_response.create(model=model, **params)
             completion = raw.parse()
-        if isinstance(completion, str) or not getattr(completion, "choices", None):
-            raise CallError("malformed response: no choices", retryable=True)
+        if isinstance(completion, str):  # the SDK hands back the text of a non-JSON body
+            raise CallError(f"malformed response: content type {raw.headers.get('content-type')!r}"
+                            f", not JSON: {completion[:200]!r}", retryable=True)
+        if not getattr(completion, "choices", None):
+            raise CallError("malformed response: empty choices", retryable=True)
         response = normalise(completion)
         response["rate_limit"] = CallError.rate_limit_hint(raw.headers)
         return response
@@ -286,7 +289,7 @@ class ChatLlm(ModelDecider):
         except ValueError as exc:
             raise CallError(f"malformed response: {exc}", retryable=True) from None
         if not getattr(completion, "choices", None):
-            raise CallError("malformed response: no choices", retryable=True)
+            raise CallError("malformed response: empty choices", retryable=True)
         return normalise(completion)
 
     def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,

@@ -22,7 +22,7 @@ from .ratelimit import AdaptiveLimiter
 from .redaction import Redactor
 
 __all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "Tries", "call_model",
-           "call_with_retries", "openai_call_errors"]
+           "call_with_retries", "connection_failure", "openai_call_errors"]
 
 
 FATAL_STATUS = frozenset({401, 403, 404})
@@ -85,20 +85,37 @@ def _duration_s(text: str) -> float:
     return total or 1.0
 
 
+def connection_failure(exc: BaseException) -> str:
+    """Name what went wrong on the wire, from the transport error behind ``exc`` (the SDK's own
+    message is only "Connection error."): a reset, a body cut short, or another connection error."""
+    cause = exc.__cause__ or exc.__context__ or exc
+    detail = f"{type(cause).__name__}: {cause}"
+    text = str(cause).lower()
+    if "complete message body" in text or "incomplete" in text:
+        return f"truncated body: the connection closed before the whole response arrived ({detail})"
+    if isinstance(cause, ConnectionResetError) or "without sending a response" in text \
+            or "reset" in text:
+        return f"connection reset: the server closed the connection without a response ({detail})"
+    return f"connection error: {detail}"
+
+
 @contextmanager
 def openai_call_errors() -> Iterator[None]:
-    """Turn the openai SDK's failures into :class:`CallError` s: status answers as they are,
-    timeouts, connection errors and bodies that are not JSON as retryable."""
+    """Turn the openai SDK's failures into :class:`CallError` s: status answers as they are;
+    timeouts, dropped connections, cut bodies and bodies that are not JSON as retryable, each
+    message naming which it was."""
     import openai
 
     try:
         yield
     except openai.APIStatusError as exc:
         raise CallError.from_status(exc.status_code, str(exc), exc.response.headers) from None
-    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-        raise CallError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+    except openai.APITimeoutError as exc:
+        raise CallError(f"timeout: {exc}", retryable=True) from None
+    except openai.APIConnectionError as exc:
+        raise CallError(connection_failure(exc), retryable=True) from None
     except ValueError as exc:  # a body that is not JSON
-        raise CallError(f"malformed response: {exc}", retryable=True) from None
+        raise CallError(f"malformed JSON in the response: {exc}", retryable=True) from None
 
 
 class ModelDecider(Decider):
@@ -193,7 +210,8 @@ async def call_with_retries(call: Callable[[], Awaitable[dict[str, Any]]], *, ti
                     async with asyncio.timeout(timeout_s):
                         response = await call()
                 except TimeoutError:
-                    raise CallError(f"timed out after {timeout_s:g} s", retryable=True) from None
+                    raise CallError(f"timeout: no answer within {timeout_s:g} s",
+                                    retryable=True) from None
                 except CallError as exc:
                     if exc.rate_limited:
                         await limiter.back_off(exc.retry_after)

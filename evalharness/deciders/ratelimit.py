@@ -1,11 +1,17 @@
 """Adaptive concurrency per endpoint: halve on a rate limit and pause for ``Retry-After``, grow back
-by one after a window of successes (additive increase, multiplicative decrease)."""
+by one after a window of successes (additive increase, multiplicative decrease). A 429 without
+``Retry-After`` halves without pausing everyone: the retried request waits its own backoff."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+
+BURST_WINDOW_S = 1.0
+"""Rate limits within this many seconds of a halving (without a ``Retry-After`` to say how long
+the pause is) belong to the same burst and halve nothing more."""
 
 
 class AdaptiveLimiter:
@@ -51,16 +57,18 @@ class AdaptiveLimiter:
                 self._cond.notify_all()
 
     async def back_off(self, retry_after: float | None) -> None:
-        """A rate limit: halve the bound and pause every request for ``retry_after`` seconds."""
+        """A rate limit: halve the bound and pause every request for ``retry_after`` seconds
+        (no pause when the server gave none)."""
         async with self._cond:
             self.rate_limited += 1
             now = self._now()
             if now >= self._halved_until:  # one halving per 429 pause: a burst is one signal
                 self.limit = max(1, self.limit // 2)
                 self.lowest_limit = min(self.lowest_limit, self.limit)
-                self._halved_until = now + (retry_after or 1.0)
+                self._halved_until = now + (retry_after or BURST_WINDOW_S)
             self._successes = 0
-            self.paused_until = max(self.paused_until, now + (retry_after or 1.0))
+            if retry_after:
+                self.paused_until = max(self.paused_until, now + retry_after)
 
     async def succeeded(self, reset_in: float | None = None) -> None:
         """A success; ``reset_in`` > 0 when the endpoint said its request budget is exhausted."""

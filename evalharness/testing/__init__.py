@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .faults import DEFAULT_FAULTS, Fault, parse_fault
+from .faults import DEFAULT_FAULTS, RANDOM_KINDS, Fault, RandomFaults, parse_fault
 from .stub_model import StubModel
 
 if TYPE_CHECKING:
     from .stub_process import StubProcess
     from .stub_server import StubServer
 
-__all__ = ["DEFAULT_FAULTS", "Fault", "StubModel", "StubProcess", "StubServer", "parse_fault"]
+__all__ = ["DEFAULT_FAULTS", "RANDOM_KINDS", "Fault", "RandomFaults", "StubModel", "StubProcess",
+           "StubServer", "parse_fault"]
 
 
 def __getattr__(name: str) -> Any:

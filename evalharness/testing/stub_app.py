@@ -8,8 +8,9 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``
 
 - ``completions``: completion requests received, every attempt counted;
 - ``ok``: those answered 200 with a well-formed completion (proxy: upstream 200s);
-- ``faults``: ``{kind: count}`` for each configured kind (``"429"``, ``"500"``, ``"hang"``,
-  ``"badjson"``...) plus ``"rate_limit"`` (the global bucket);
+- ``faults``: ``{kind: count}`` of injected attempts, for each configured kind (``"429"``,
+  ``"500"``, ``"hang"``, ``"badjson"``...), each kind random faults drew, plus ``"rate_limit"``
+  (the global bucket);
 - ``fault_markers``: ``{marker: count}``;
 - ``by_status``: ``{"200": n, "429": n, ...}``; ``"aborted"`` counts requests whose client went
   away or that were cut by stop();
@@ -17,18 +18,24 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``
 - ``texts`` / ``items``: the last user message / the text inside its ``<item>`` tags, of every
   completion request in arrival order (repeats show as repeats);
 - ``upstream``: the proxy target or null;
+- ``random_faults``: null, or what the seeded random mode (``fault_rate``) planned and injected:
+  its settings, ``planned`` (one entry per faulted conversation: ``item``, ``kind``, ``times`` —
+  null = always —, ``attempts``, ``injected``) and ``by_kind`` (see
+  :meth:`.faults.FaultTable.random_stats`);
 - ``requests`` (only with ``?requests=1``): the request log, one object per request with
   ``t`` (epoch s), ``path``, ``item``, ``text``, ``marker``, ``fault``, ``status`` (null if
-  aborted), ``answer`` (``label``/``refusal``/``offlabel``/``badjson``/``upstream``), ``latency_s``.
+  aborted or dropped), ``answer`` (``label``/``refusal``/``offlabel``/``upstream``, or the fault
+  kind of a broken body or dropped connection), ``latency_s``.
 
 What a completion request goes through, in order: the key (``api_key``: anything else gets 401,
 quoting the key sent, as providers do) and the model (``require_model``: another name gets 404);
 the body is checked (bad JSON, ``stream: true``,
 an unsupported ``response_format`` → 400, no fault attempt counted); the global rate limit
 (``rate_limit_rps``, 429 + ``Retry-After``); the per-item faults (:mod:`.faults`: marker words in
-the item text); ``latency_s``; then the answer from :class:`.stub_model.StubModel`, or in proxy
-mode (``upstream``) the upstream server's reply, passed through unchanged. Status faults and
-rate-limit 429s answer at once, without ``latency_s``.
+the item text, then the seeded random faults); ``latency_s``; then the answer from :class:`.stub_model.StubModel`, or in proxy
+mode (``upstream``) the upstream server's reply, passed through unchanged. Status faults,
+rate-limit 429s and resets answer at once, without ``latency_s``. With ``echo_headers``, every
+error answer quotes the request's headers (Authorization included), as some proxies do.
 
 Everything is bounded: hangs and latency sleeps end when the server stops, and :meth:`StubServer.stop`
 returns within about a second even with requests in flight.
@@ -48,14 +55,13 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from .faults import Fault, FaultTable, TokenBucket, default_faults, parse_fault
+from .fault_responses import BODY_KINDS, Dropped, broken_body, drop, rate_limited
+from .fault_responses import error as _error
+from .fault_responses import json_response as _json
+from .faults import Fault, FaultTable, RandomFaults, TokenBucket, default_faults, parse_fault
 from .stub_model import RequestError, StubModel, item_text, last_user_text
 
 _SHUTDOWN_TIMEOUT_S = 0.5  # aiohttp cancels handlers still running after this, on stop
-
-
-_BROKEN_JSON = (b'{"id": "chatcmpl-stub-broken", "object": "chat.completion", "choices": '
-                b'[{"index": 0, "message": {"role": "assist')
 
 
 class StubApp:
@@ -74,13 +80,15 @@ class StubApp:
         fault_times: int,
         faults: Mapping[str, Fault | str] | None,
         hang_s: float,
-        retry_after_s: int,
+        retry_after_s: float,
         rate_limit_rps: float | None,
         rate_limit_burst: float | None,
         upstream: str | None,
         upstream_timeout_s: float,
         api_key: str | None = None,
         require_model: bool = False,
+        random_faults: RandomFaults | None = None,
+        echo_headers: bool = False,
     ) -> None:
         if latency_s < 0 or hang_s < 0:
             raise ValueError("latency_s and hang_s must be >= 0")
@@ -90,7 +98,8 @@ class StubApp:
         self.model = StubModel(violating_words=violating_words, refusal_word=refusal_word,
                                offlabel_word=offlabel_word, confidence=confidence,
                                json_schema_supported=json_schema_supported, model=model)
-        self.faults = FaultTable(table)
+        self.faults = FaultTable(table, random_faults)
+        self.echo_headers = echo_headers
         self.bucket = TokenBucket(rate_limit_rps, rate_limit_burst) if rate_limit_rps else None
         self.latency_s = latency_s
         self.hang_s = hang_s
@@ -117,6 +126,7 @@ class StubApp:
             self._models = 0
             self._by_status: dict[str, int] = {}
             kinds = {f.kind for f in self.faults.faults.values()}
+            kinds |= set(self.faults.random.kinds) if self.faults.random else set()
             self._faults: dict[str, int] = {kind: 0 for kind in sorted(kinds)} | {"rate_limit": 0}
             self._markers: dict[str, int] = {marker: 0 for marker in self.faults.faults}
 
@@ -143,6 +153,7 @@ class StubApp:
             }
             if requests:
                 out["requests"] = [dict(entry) for entry in self._log]
+        out["random_faults"] = self.faults.random_stats()
         return out
 
     def request_log(self) -> list[dict[str, Any]]:
@@ -175,7 +186,8 @@ class StubApp:
             entry["latency_s"] = round(time.time() - entry["t"], 6)
             key = str(status) if status is not None else "aborted"
             self._by_status[key] = self._by_status.get(key, 0) + 1
-            if status == 200 and entry["fault"] != "badjson" and not entry["path"].endswith("/models"):
+            if (status == 200 and entry["fault"] not in BODY_KINDS
+                    and not entry["path"].endswith("/models")):
                 self._ok += 1
 
     # -- lifecycle (on the loop) -----------------------------------------------------------------
@@ -269,6 +281,9 @@ class StubApp:
         entry = self._arrive(request.path, text, item_text(text))
         try:
             response, answer = await self._complete(entry, body, raw, request)
+        except Dropped as dropped:  # the connection was closed on purpose: no response
+            self._finish(entry, None, dropped.kind)
+            raise asyncio.CancelledError from None
         except asyncio.CancelledError:  # the client went away, or the server is stopping
             self._finish(entry, None)
             raise
@@ -277,16 +292,17 @@ class StubApp:
 
     async def _complete(self, entry: dict[str, Any], body: Any, raw: bytes,
                         request: web.Request) -> tuple[web.Response, str | None]:
+        echo = request.headers if self.echo_headers else None
         if not isinstance(body, dict):
-            return _error(400, "the request body must be a JSON object"), None
+            return _error(400, "the request body must be a JSON object", echo=echo), None
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.api_key is not None and given != self.api_key:
             # like the real thing, the message quotes the key that was sent
             return _error(401, f"Incorrect API key provided: {given}. You can find your API key "
-                          "in your account settings.", code="invalid_api_key"), None
+                          "in your account settings.", code="invalid_api_key", echo=echo), None
         if self.require_model and body.get("model") != self.model_id:
             return _error(404, f"The model `{body.get('model')}` does not exist or you do not "
-                          "have access to it.", code="model_not_found"), None
+                          "have access to it.", code="model_not_found", echo=echo), None
         try:
             if self.upstream:
                 if body.get("stream"):
@@ -295,31 +311,35 @@ class StubApp:
             else:
                 self.model.check(body)
         except RequestError as exc:
-            return _json(exc.status, exc.body), None
+            return _error(exc.status, str(exc), param=exc.body["error"]["param"],
+                          code=exc.body["error"]["code"], echo=echo), None
 
         if self.bucket is not None:
             wait = self.bucket.take()
             if wait > 0:
                 self._fault(entry, "rate_limit")
-                return _rate_limited(max(1, math.ceil(wait)), "Rate limit reached for requests "
-                                     f"({self.bucket.rate:g}/s); try again later"), None
+                return rate_limited(max(1, math.ceil(wait)), "Rate limit reached for requests "
+                                    f"({self.bucket.rate:g}/s); try again later", echo), None
 
         key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()
         matched = self.faults.match(entry["item"] or "", key)
         if matched is not None:
             marker, fault = matched
             self._fault(entry, fault.kind, marker)
-            if fault.status == 429:
-                return _rate_limited(self.retry_after_s, f"injected 429 ({marker})"), None
+            what = f"injected {fault.kind} ({marker or 'random'})"
+            if fault.kind in ("429", "429bare"):
+                retry_after = self.retry_after_s if fault.kind == "429" else None
+                return rate_limited(retry_after, what, echo), None
             if fault.status is not None:
-                return _error(fault.status, f"injected {fault.status} ({marker})",
+                return _error(fault.status, what, echo=echo,
                               kind="server_error" if fault.status >= 500 else "invalid_request_error"), None
+            if fault.kind == "reset":
+                drop(request)
             if fault.kind == "hang" and not await self._sleep(self.hang_s):
                 return _error(503, "the stub server is stopping", kind="server_error"), None
-            if fault.kind == "badjson":
+            if fault.kind in BODY_KINDS:
                 await self._sleep(self.latency_s)
-                return web.Response(status=200, body=_BROKEN_JSON,
-                                    content_type="application/json"), "badjson"
+                return await broken_body(fault.kind, request, self.model.complete(body).body), fault.kind
 
         if not await self._sleep(self.latency_s):
             return _error(503, "the stub server is stopping", kind="server_error"), None
@@ -356,19 +376,3 @@ def _v1_base(url: str) -> str:
     url = url.rstrip("/")
     path = url.partition("://")[2].partition("/")[2]
     return url if path else url + "/v1"
-
-
-def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body).encode(),
-                        content_type="application/json", headers=headers)
-
-
-def _error(status: int, message: str, *, kind: str = "invalid_request_error",
-           headers: Mapping[str, str] | None = None, code: str | None = None) -> web.Response:
-    return _json(status, {"error": {"message": message, "type": kind, "param": None,
-                                    "code": code}}, headers)
-
-
-def _rate_limited(retry_after: int, message: str) -> web.Response:
-    headers = {"Retry-After": str(retry_after), "x-ratelimit-remaining-requests": "0"}
-    return _error(429, message, kind="requests", code="rate_limit_exceeded", headers=headers)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -28,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-from .faults import Fault, parse_fault
+from .faults import RANDOM_KINDS, Fault, RandomFaults, parse_fault
 from .stub_model import DEFAULT_VIOLATING_WORDS
 
 from .stub_app import StubApp
@@ -72,7 +73,14 @@ class StubServer:
     hang_s
         How long FAULTHANG requests sleep (ended early by stop()).
     retry_after_s
-        ``Retry-After`` of injected 429s.
+        ``Retry-After`` of injected 429s (a fraction also sends ``retry-after-ms``).
+    fault_rate, fault_seed, fault_kinds, fault_max_times, fault_always_share
+        Seeded random faults (:class:`.faults.RandomFaults`): a ``fault_rate`` share of distinct
+        conversations gets a kind from ``fault_kinds`` (default: every kind), failing always
+        (``fault_always_share`` of them) or its first 1..``fault_max_times`` attempts. What was
+        planned and injected is in ``stats()["random_faults"]``. None = off.
+    echo_headers
+        Error answers quote the request's headers, Authorization included (as some proxies do).
     rate_limit_rps, rate_limit_burst
         A global token bucket: requests over it get 429 with ``Retry-After``. None = no limit.
     upstream
@@ -96,7 +104,7 @@ class StubServer:
         fault_times: int = 1,
         faults: Mapping[str, Fault | str] | None = None,
         hang_s: float = 30.0,
-        retry_after_s: int = 1,
+        retry_after_s: float = 1,
         rate_limit_rps: float | None = None,
         rate_limit_burst: float | None = None,
         upstream: str | None = None,
@@ -104,7 +112,16 @@ class StubServer:
         host: str = "127.0.0.1",
         api_key: str | None = None,
         require_model: bool = False,
+        fault_rate: float | None = None,
+        fault_seed: int = 0,
+        fault_kinds: Sequence[str] = RANDOM_KINDS,
+        fault_max_times: int = 3,
+        fault_always_share: float = 0.25,
+        echo_headers: bool = False,
     ) -> None:
+        random_faults = None if fault_rate is None else RandomFaults(
+            fault_rate, fault_seed, kinds=fault_kinds, max_times=fault_max_times,
+            always_share=fault_always_share)
         self._stub = StubApp(
             latency_s=latency_s, violating_words=violating_words,
             json_schema_supported=json_schema_supported, refusal_word=refusal_word,
@@ -112,6 +129,7 @@ class StubServer:
             fault_times=fault_times, faults=faults, hang_s=hang_s, retry_after_s=retry_after_s,
             rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst, upstream=upstream,
             upstream_timeout_s=upstream_timeout_s, api_key=api_key, require_model=require_model,
+            random_faults=random_faults, echo_headers=echo_headers,
         )
         self.host = host
         self._port = port
@@ -220,12 +238,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-times", type=int, default=1, metavar="N",
                    help="N for the built-in markers FAULT429/500/HANG/JSON (default 1)")
     p.add_argument("--fault", action="append", default=[], metavar="MARKER=KIND[:TIMES]",
-                   help="add or override a marker; KIND is hang, badjson or a 4xx/5xx status, "
+                   help="add or override a marker; KIND is a fault kind (hang, badjson, "
+                        "truncated, reset, html, empty_choices, 429bare) or a 4xx/5xx status, "
                         "TIMES an integer or 'always' (repeatable)")
     p.add_argument("--hang", type=float, default=30.0, metavar="S",
                    help="how long FAULTHANG requests sleep (default 30)")
-    p.add_argument("--retry-after", type=int, default=1, metavar="S",
+    p.add_argument("--retry-after", type=float, default=1, metavar="S",
                    help="Retry-After of injected 429s (default 1)")
+    p.add_argument("--fault-rate", type=float, default=None, metavar="P",
+                   help="seeded random faults: this share of distinct conversations is faulted")
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--fault-kinds", default=",".join(RANDOM_KINDS), metavar="K1,K2",
+                   help="kinds random faults draw from (default: all)")
+    p.add_argument("--fault-max-times", type=int, default=3, metavar="N")
+    p.add_argument("--fault-always-share", type=float, default=0.25, metavar="P")
+    p.add_argument("--echo-headers", action="store_true",
+                   help="error answers quote the request headers (Authorization included)")
+    p.add_argument("--api-key-env", default=None, metavar="NAME",
+                   help="require the key in this environment variable (others get 401)")
     p.add_argument("--rate-limit-rps", type=float, default=None)
     p.add_argument("--rate-limit-burst", type=float, default=None)
     p.add_argument("--upstream", default=None, metavar="URL",
@@ -238,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         faults = dict(parse_fault(spec) for spec in args.fault)
+        random_faults = None if args.fault_rate is None else RandomFaults(
+            args.fault_rate, args.fault_seed, kinds=[k for k in args.fault_kinds.split(",") if k],
+            max_times=args.fault_max_times, always_share=args.fault_always_share)
         stub = StubApp(
             latency_s=args.latency,
             violating_words=[w.strip() for w in args.violating_words.split(",") if w.strip()],
@@ -247,9 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=faults, hang_s=args.hang, retry_after_s=args.retry_after,
             rate_limit_rps=args.rate_limit_rps, rate_limit_burst=args.rate_limit_burst,
             upstream=args.upstream, upstream_timeout_s=args.upstream_timeout,
+            random_faults=random_faults, echo_headers=args.echo_headers,
+            api_key=os.environ[args.api_key_env] if args.api_key_env else None,
         )
         sock = _bind(args.host, args.port)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, KeyError) as exc:
         print(f"stub_server: {exc}", file=sys.stderr)
         return 2
     port = sock.getsockname()[1]
