@@ -121,8 +121,8 @@ def test_a_plugin_kind_is_checked_with_its_own_options_model(echo_plugin, tmp_pa
     assert result.returncode == 2
     line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "lable" in text)
     assert result.stderr.strip().splitlines() == [
-        f"error: {config}:{line}: deciders.1.lable: unknown key (remove it or check its "
-        "spelling against `evalharness schema`)"]
+        f"error: {config}:{line}: deciders.1.lable: unknown key (did you mean `label`? "
+        "Or remove it)"]
     # and the plugin's own check() sees the policy
     result = _evalharness("validate", _config(tmp_path, {"label": "spam"}), cwd=tmp_path)
     assert result.returncode == 2 and "policy hate_speech has no label 'spam'" in result.stderr

@@ -145,7 +145,7 @@ def test_relative_paths_resolve_against_the_config(write_config, cli_run, tmp_pa
 @pytest.mark.parametrize(
     "row, needles",
     [
-        ('{"id": "x1", "labels": {}}', ["line 13", "text", "Field required"]),
+        ('{"id": "x1", "labels": {}}', ["line 13", "text", "required field is missing"]),
         ("{not json", ["line 13", "not valid JSON"]),
         ('{"id": "m01", "text": "dup"}', ["line 13", "duplicate id 'm01'", "line 1"]),
         ('{"id": "x2", "text": "t", "labels": {"hate_speech": "hateful"}}',

@@ -30,7 +30,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..inputs.config import DeciderOptions, DeciderSpec
-from ..records.errors import DeciderError
+from ..records.errors import DeciderError, did_you_mean
 
 if TYPE_CHECKING:
     from ..inputs.config import RunConfig
@@ -126,8 +126,10 @@ def decider_kind(kind: str) -> DeciderKind:
                         f"{kind!r}", field="deciders.kind",
                         fix=f'its module must use @decider("{kind}", options=...)')
     if kind not in _KINDS:
+        close = did_you_mean(kind, decider_kinds())
+        hint = f"did you mean {close!r}? Or use" if close else "use"
         raise DeciderError(f"unknown kind {kind!r}", field="deciders.kind",
-                           fix=f"use one of {decider_kinds()} or install the plugin that provides it")
+                           fix=f"{hint} one of {decider_kinds()} or install the plugin that provides it")
     return _KINDS[kind]
 
 

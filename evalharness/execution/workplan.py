@@ -237,7 +237,10 @@ def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> Wor
                     golden_set=info, limit=limit)
     _check_members(config, deciders)
     for decider in deciders:
-        decider.check(plan.decider_policies(decider), items)
+        try:
+            decider.check(plan.decider_policies(decider), items)
+        except DeciderError as exc:
+            raise config.locate(exc) from None
     return plan
 
 

@@ -10,7 +10,9 @@ and looked up in ``policies_dir`` (default: the nearest ``policies/`` folder at 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -26,12 +28,14 @@ from pydantic import (
 )
 
 from ..records.base import Strict
-from ..records.errors import ConfigError, Problem
+from ..records.errors import ConfigError, EvalHarnessError, Problem
 from ..records.targets import Prevalences, RoutingTargets, SamplingDesign
 from .yamlfile import YamlDocument, load_yaml, parse_model, validation_problems
 
 Scalar = Union[str, int, float, bool]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_MAX_ITEM_CHARS = 100_000
+"""Default of ``golden_set.max_item_chars``: the longest item text accepted."""
 
 
 class SampleSpec(Strict):
@@ -63,6 +67,9 @@ class GoldenSetSpec(Strict):
     """Keep items whose field equals the value (or one of the listed values). Fields: ``id``,
     ``meta.<key>``, ``labels.<policy>``."""
     sample: SampleSpec | None = None
+    max_item_chars: int | None = Field(default=DEFAULT_MAX_ITEM_CHARS, ge=1)
+    """Longest item text accepted, in characters (default 100,000); a longer item stops the run
+    naming its file, line and id. ``null`` turns the limit off."""
 
     @field_validator("filter")
     @classmethod
@@ -100,6 +107,15 @@ class DeciderOptions(DeciderSpec):
     an unknown key is an error naming its line."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def default_cache_dir() -> Path:
+    """``$EVALHARNESS_CACHE_DIR``, else ``$EVALHARNESS_HOME/cache``, else ``~/.cache/evalharness``."""
+    if os.environ.get("EVALHARNESS_CACHE_DIR"):
+        return Path(os.environ["EVALHARNESS_CACHE_DIR"])
+    if os.environ.get("EVALHARNESS_HOME"):
+        return Path(os.environ["EVALHARNESS_HOME"]) / "cache"
+    return Path.home() / ".cache" / "evalharness"
 
 
 class CacheSpec(Strict):
@@ -218,6 +234,24 @@ class RunConfig(Strict):
             field=".".join(str(p) for p in loc) or None,
             fix=fix,
         )
+
+    def locate(self, exc: EvalHarnessError) -> EvalHarnessError:
+        """``exc`` with this config's file and line filled in for problems about a decider
+        (field ``deciders.<name>[.key]``) that name no file."""
+        if self._source is None:
+            return exc
+        names = {d.name: i for i, d in enumerate(self.deciders)}  # type: ignore[attr-defined]
+        problems = []
+        for p in exc.problems:
+            head, _, rest = (p.field or "").partition(".")
+            name, _, key = rest.partition(".")
+            base = name.split("@")[0]
+            if p.file is None and head == "deciders" and base in names:
+                loc = ("deciders", names[base], *key.split(".")) if key else ("deciders", names[base])
+                p = replace(p, file=str(self.path), line=self.line_of(*loc))
+            problems.append(p)
+        exc.problems = problems
+        return exc
 
     def validation_problems(self, exc: ValidationError, *prefix: Any) -> list[Problem]:
         """One problem per field of a pydantic error in the block at ``prefix`` of this

@@ -18,7 +18,7 @@ def load_gate(path: Path | str) -> GateFile:
     if doc.data is None:
         raise ConfigError("the gate file is empty", file=str(path), line=1,
                           fix="see configs/gate.yaml for an example")
-    gate = parse_model(GateFile, doc, ConfigError)
+    gate = parse_model(GateFile, doc, ConfigError, fix="see docs/ci-gate.md for the gate file format")
     assert isinstance(gate, GateFile)
     gate._source = doc
     return gate

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import gzip
+import csv
 import hashlib
+import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from .config import GoldenSetSpec, SampleSpec
-from ..records.errors import GoldenSetError, Problem
+from .config import DEFAULT_MAX_ITEM_CHARS, GoldenSetSpec, SampleSpec
+from ..records.errors import GoldenSetError, Problem, did_you_mean
 from ..records import GoldenItem
+from .textfile import read_utf8
 
 MAX_REPORTED_PROBLEMS = 20
+MAX_SCANNED_PROBLEMS = 1000
+"""Rows checked for problems before stopping; alike problems are reported as one line."""
+REQUIRED_COLUMNS = ("id", "text")
 
 
 def _detect_format(path: Path) -> str:
@@ -36,20 +43,19 @@ def _detect_format(path: Path) -> str:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise GoldenSetError(
-                    f"not valid JSON: {exc.msg}",
-                    file=str(path),
-                    line=line_no,
-                    fix="each line must be one JSON object",
-                ) from None
+    text = read_utf8(path, GoldenSetError, fix="check golden_set.path")
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GoldenSetError(
+                f"not valid JSON: {exc.msg} (column {exc.colno})",
+                file=str(path),
+                line=line_no,
+                fix="each line must be one JSON object",
+            ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -87,26 +93,70 @@ def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _table_rows(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
+def _check_columns(path: Path, columns: Sequence[str], line: int | None) -> None:
+    """One error about the header when a required column is missing (not one per row)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        close = [f"`{m}` (did you mean `{c}`?)" if (c := did_you_mean(m, columns)) else f"`{m}`"
+                 for m in missing]
+        raise GoldenSetError(
+            f"no {' or '.join(close)} column; the columns are {list(columns)}",
+            file=str(path), line=line, field=missing[0],
+            fix="name the columns id and text; labels.<policy>, meta.<key> and annotations are optional",
+        )
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    text = read_utf8(path, GoldenSetError, fix="check golden_set.path")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header:
+            return
+        _check_columns(path, header, 1)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(header) and not any(row[len(header):]):
+                row = row[:len(header)]  # trailing commas (a spreadsheet's empty columns)
+            if len(row) != len(header):
+                short = f"; no {', '.join(header[len(row):])}" if len(row) < len(header) else ""
+                raise GoldenSetError(
+                    f"{len(row)} fields, but the header has {len(header)} "
+                    f"({', '.join(header)}){short}", file=str(path), line=line,
+                    fix='quote a value that holds a comma: "like, this"; leave an empty value '
+                        'between commas',
+                )
+            values = {k: v for k, v in zip(header, row) if v != ""}
+            try:
+                yield line, _unflatten(values)
+            except json.JSONDecodeError as exc:
+                raise GoldenSetError(
+                    f"a JSON column is not valid JSON: {exc.msg}", file=str(path), line=line,
+                    fix='write it as JSON, e.g. [{"rater": "r1", "labels": {"hate_speech": "none"}}]',
+                ) from None
+    except csv.Error as exc:
+        raise GoldenSetError(f"not valid CSV: {exc}", file=str(path), line=reader.line_num,
+                             fix="check the quoting on this line") from None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
     import pandas as pd
 
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                                index_col=False)
-            first_line = 2  # line 1 is the header
-        else:
-            frame = pd.read_parquet(path)
-            first_line = 1
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise GoldenSetError(f"cannot read {fmt}: {exc}", file=str(path)) from None
-    for offset, row in enumerate(frame.to_dict(orient="records")):
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        raise GoldenSetError(f"cannot read parquet: {exc}", file=str(path),
+                             fix="check that it is a Parquet file") from None
+    _check_columns(path, [str(c) for c in frame.columns], None)
+    for line, row in enumerate(frame.to_dict(orient="records"), start=1):
         try:
-            yield first_line + offset, _unflatten(row)
+            yield line, _unflatten(row)
         except json.JSONDecodeError as exc:
-            raise GoldenSetError(
-                f"a JSON column is not valid JSON: {exc.msg}", file=str(path), line=first_line + offset
-            ) from None
+            raise GoldenSetError(f"a JSON column is not valid JSON: {exc.msg}", file=str(path),
+                                 line=line, fix="write it as JSON") from None
 
 
 def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
@@ -128,29 +178,76 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
         yield i, _unflatten(dict(row))
 
 
-def read_golden_set(path: Path, fmt: str = "auto") -> list[GoldenItem]:
-    """Every item of the file at ``path``; raises :class:`GoldenSetError` naming bad rows."""
+def _row_problem(err: Any, path: Path, line: int, row: dict[str, Any]) -> Problem:
+    field = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "missing":
+        close = did_you_mean(field, row) if len(err["loc"]) == 1 else None
+        seen = f" (this row has `{close}`: rename it)" if close else " to this row"
+        return Problem("required field is missing", str(path), line, field, f"add `{field}`{seen}")
+    return Problem(err["msg"], str(path), line, field,
+                   "see the golden set format in README.md (## Golden sets)")
+
+
+def _grouped(problems: list[Problem]) -> list[Problem]:
+    """The same problem on many rows (e.g. a misnamed column) as one line naming the others."""
+    groups: dict[tuple[str | None, str | None, str], list[Problem]] = {}
+    for p in problems:  # alike: the same message but for quoted values (ids) and numbers
+        alike = re.sub(r"\d+", "#", re.sub(r"'[^']*'", "'…'", p.message))
+        groups.setdefault((p.field, p.fix, alike), []).append(p)
+    out = []
+    for same in groups.values():
+        first = same[0]
+        if len(same) > 1:
+            where = [str(p.line) for p in same[1:6] if p.line is not None]
+            lines = f": line {', '.join(where)}{', ...' if len(same) > 6 else ''}" if where else ""
+            first = replace(first, message=f"{first.message} (also on {len(same) - 1} more "
+                                           f"rows{lines})")
+        out.append(first)
+    return out
+
+
+def _too_long(items: Sequence[GoldenItem], limit: int, path: Path) -> Problem:
+    """One problem for every item over the size limit, at the first of them."""
+    first = items[0]
+    more = f" (and {len(items) - 1} more items over it)" if len(items) > 1 else ""
+    return Problem(f"item {first.id!r} is {len(first.text):,} characters, over the limit of "
+                   f"{limit:,}{more}", str(path), first._line, "text",
+                   "shorten or split the item, or raise golden_set.max_item_chars in the config")
+
+
+def read_golden_set(path: Path, fmt: str = "auto", *,
+                    max_item_chars: int | None = DEFAULT_MAX_ITEM_CHARS) -> list[GoldenItem]:
+    """Every item of the file at ``path``; raises :class:`GoldenSetError` naming bad rows.
+
+    A text longer than ``max_item_chars`` characters is an error (None: no limit)."""
     if not path.exists():
         raise GoldenSetError("file not found", file=str(path), fix="check golden_set.path")
     fmt = _detect_format(path) if fmt == "auto" else fmt
-    rows: Iterable[tuple[int, Any]]
-    rows = {"jsonl": _jsonl_rows, "hf": _hf_rows}.get(fmt, lambda p: _table_rows(p, fmt))(path)
+    readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows, "hf": _hf_rows}
+    if fmt not in readers:
+        raise GoldenSetError(f"unknown format {fmt!r}", file=str(path), field="format",
+                             fix=f"use one of {sorted(readers)}")
+    rows: Iterable[tuple[int, Any]] = readers[fmt](path)
     items: list[GoldenItem] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
+    oversized: list[GoldenItem] = []
     for line_no, row in rows:
+        if len(problems) >= MAX_SCANNED_PROBLEMS:
+            break
         if not isinstance(row, dict):
-            problems.append(Problem("expected an object", str(path), line_no))
+            problems.append(Problem(f"expected a JSON object, got {type(row).__name__}",
+                                    str(path), line_no,
+                                    fix='each line must be an object like {"id": "a1", "text": "..."}'))
             continue
         try:
             item = GoldenItem.model_validate(row)
         except ValidationError as exc:
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"])
-                problems.append(Problem(err["msg"], str(path), line_no, field))
-            if len(problems) >= MAX_REPORTED_PROBLEMS:
-                break
+            problems += [_row_problem(err, path, line_no, row) for err in exc.errors()]
             continue
+        item._line = line_no
+        if max_item_chars is not None and len(item.text) > max_item_chars:
+            oversized.append(item)
         if item.id in seen:
             problems.append(
                 Problem(f"duplicate id {item.id!r} (first on line {seen[item.id]})",
@@ -158,12 +255,14 @@ def read_golden_set(path: Path, fmt: str = "auto") -> list[GoldenItem]:
             )
         seen.setdefault(item.id, line_no)
         items.append(item)
-        if len(problems) >= MAX_REPORTED_PROBLEMS:
-            break
+    if oversized:
+        problems.append(_too_long(oversized, max_item_chars or 0, path))
     if problems:
-        raise GoldenSetError(problems=problems)
+        raise GoldenSetError(problems=_grouped(problems)[:MAX_REPORTED_PROBLEMS])
     if not items:
-        raise GoldenSetError("no items", file=str(path), fix="the golden set is empty")
+        raise GoldenSetError("no items", file=str(path),
+                             fix='the golden set is empty: add one item per line, '
+                                 'e.g. {"id": "a1", "text": "...", "labels": {...}}')
     return items
 
 
@@ -180,14 +279,14 @@ def check_labels(
             for policy, label in labels.items():
                 allowed = policy_labels.get(policy)
                 if allowed is not None and label not in allowed:
+                    close = did_you_mean(label, allowed)
+                    hint = f"did you mean {close!r}? Labels are" if close else "use one of"
                     problems.append(Problem(
                         f"item {item.id!r}: {label!r} is not a label of policy {policy}",
-                        source, None, f"{where}.{policy}", f"use one of {allowed}",
+                        source, item._line, f"{where}.{policy}", f"{hint} {allowed}",
                     ))
-        if len(problems) >= MAX_REPORTED_PROBLEMS:
-            break
     if problems:
-        raise GoldenSetError(problems=problems)
+        raise GoldenSetError(problems=_grouped(problems)[:MAX_REPORTED_PROBLEMS])
 
 
 def field_value(item: GoldenItem, field: str) -> Any:
@@ -239,7 +338,7 @@ def sample_items(items: Sequence[GoldenItem], spec: SampleSpec) -> list[GoldenIt
 
 def select_items(spec: GoldenSetSpec, path: Path) -> list[GoldenItem]:
     """Read, filter and sample a golden set as a config describes it."""
-    items = read_golden_set(path, spec.format)
+    items = read_golden_set(path, spec.format, max_item_chars=spec.max_item_chars)
     if spec.filter:
         items = filter_items(items, spec.filter)
         if not items:

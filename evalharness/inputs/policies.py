@@ -12,13 +12,18 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..records.base import Strict
-from ..records.errors import PolicyError
+from ..records.errors import PolicyError, did_you_mean
 from ..records import OUTCOMES_NOT_OK
 from .yamlfile import load_yaml, parse_model
 
 TEXT_PLACEHOLDER = "{text}"
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAG = re.compile(r"<([A-Za-z][\w-]*)>")
+# A fake delimiter inside an item may hide invisible characters or be spelt as an entity,
+# fullwidth or escaped; all of these are neutralised (see Policy.render_user).
+_GAP = r"[\s\\\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*"
+_OPEN = r"(?:<|＜|&lt;?|&#0*60;?|&#x0*3c;?|\\u003c|\\x3c)"
+_CLOSE = r"(?:>|＞|&gt;?|&#0*62;?|&#x0*3e;?|\\u003e|\\x3e)"
 
 
 class PolicyLabel(Strict):
@@ -129,11 +134,13 @@ class Policy(Strict):
         return hashlib.sha256(blob).hexdigest()
 
     def render_user(self, text: str, variant: str = "default") -> str:
-        """The user message for ``text``, with the template's delimiters neutralised inside it."""
+        """The user message for ``text``, with the template's delimiters neutralised inside it
+        (also spelt with invisible characters inside, as entities, fullwidth or escaped)."""
         template = self.prompt_for(variant).user
         for tag in set(_TAG.findall(template)):
-            text = re.sub(rf"<\s*(/?)\s*{re.escape(tag)}\b[^>]*>", r"[\1" + tag + "]", text,
-                          flags=re.I)
+            name = _GAP.join(re.escape(c) for c in tag)
+            text = re.sub(rf"{_OPEN}{_GAP}([/／]?){_GAP}{name}\b[^>＞]*?{_CLOSE}",
+                          lambda m, t=tag: f"[{'/' if m.group(1) else ''}{t}]", text, flags=re.I)
         return template.replace(TEXT_PLACEHOLDER, text)
 
     def messages(
@@ -158,7 +165,8 @@ class Policy(Strict):
 def load_policy(path: Path) -> Policy:
     """Load and check one policy file."""
     doc = load_yaml(path, PolicyError)
-    policy = parse_model(Policy, doc, PolicyError)
+    policy = parse_model(Policy, doc, PolicyError,
+                         fix="compare with the shipped policies/*.yaml (README.md, ## Policies)")
     assert isinstance(policy, Policy)
     if policy.id != path.stem:
         raise PolicyError(
@@ -177,9 +185,11 @@ def find_policy(policy_id: str, policies_dir: Path) -> Path:
     path = policies_dir / f"{policy_id}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in policies_dir.glob("*.yaml"))
+        close = did_you_mean(policy_id, known)
+        hint = f"did you mean {close!r}? Or use one of {known}" if close else f"use one of {known}"
         raise PolicyError(
             f"no policy {policy_id!r} in {policies_dir}",
             file=str(path),
-            fix=f"use one of {known}" if known else "create the policy file",
+            fix=hint if known else "create the policy file",
         )
     return path

@@ -17,6 +17,8 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,15 @@ def block_problems(exc: Any, *, file: str | None, block: str, fix: str) -> list[
     (e.g. the ``routing:`` block of a run's recorded config), with the field path under it."""
     return [Problem(err["msg"], file=file, field=".".join(map(str, (block, *err["loc"]))), fix=fix)
             for err in exc.errors()]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to a misspelt ``word``, or None when nothing is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        return lowered.get(str(word).lower())
+    return close[0]
 
 
 class EvalHarnessError(Exception):

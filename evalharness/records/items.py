@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from .base import Record
 
@@ -47,3 +47,6 @@ class GoldenItem(Record):
     scores: dict[str, dict[str, float | dict[str, float]]] = Field(default_factory=dict)
     """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``, or
     for any policy ``{scorer: {policy: {label: probability}}}``."""
+
+    _line: int | None = PrivateAttr(default=None)
+    """Line (or row) of the golden set file the item was read from, for error messages."""
