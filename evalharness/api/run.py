@@ -13,7 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ..execution.cache import ResponseCache, default_cache_dir
+from ..execution.cache import ResponseCache
+from ..inputs.config import default_cache_dir
 from ..records.errors import RunDirError, UsageError
 from ..execution.estimate import RunEstimate, estimate_run
 from ..execution.workplan import WorkPlan, build_work_plan
@@ -164,11 +165,17 @@ def _open_run(plan: WorkPlan, out: Path, run_id: str | None, resume: bool) -> tu
         if not resume and (path / "manifest.json").exists():
             raise UsageError(f"run {run_id!r} already exists in {out}", field="--run-id",
                              fix="add --resume to finish it, or choose another --run-id")
-    path.mkdir(parents=True, exist_ok=True)
     run = RunDir(path)
     manifest = _new_manifest(plan, run_id)
-    run.write_items(plan.items)
-    run.write_manifest(manifest)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        run.write_items(plan.items)
+        run.write_manifest(manifest)
+    except OSError as exc:  # before any model call: nothing paid for is lost
+        raise RunDirError(
+            f"cannot write the run folder: {exc.strerror or exc}", file=str(exc.filename or path),
+            fix="choose a writable folder with --out (or output_dir in the config), or free space",
+        ) from None
     return run, manifest
 
 
@@ -263,10 +270,15 @@ def run_eval(
             try:
                 stats = execute(plan, run, cache=cache, epoch=plan.config.cache.epoch,
                                 live=live_progress)
+                stats.counts["cache_write_failures"] = cache.write_failures if cache else 0
             except BaseException as exc:
                 manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 _update_deciders(manifest, plan)
-                run.write_manifest(manifest)
+                try:
+                    run.write_manifest(manifest)
+                except OSError:  # e.g. the disk is full: the error that stopped the run is the news
+                    pass  # (the manifest still says running; with no process holding it, that
+                    # reads as interrupted)
                 raise
             return _finish(plan, run, manifest, stats)
     finally:
@@ -283,6 +295,7 @@ def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) ->
         **{o: sum(d.outcome == o for d in decisions) for o in ("ok", "invalid", "refusal", "error")},
         "cached": sum(d.cached for d in decisions),
         "model_calls_this_session": stats.counts["calls"],
+        "cache_write_failures": stats.counts["cache_write_failures"],
     }
     manifest.endpoints = stats.endpoints
     breaches = error_budget_breaches(decisions, plan.config.max_error_rate)

@@ -3,7 +3,9 @@
 For each item the chat prompt is evaluated once (reusing the KV cache of the longest prefix shared
 with the previous prompt: the static policy text), then each label's tokens are scored as the
 assistant's answer. The label probabilities, normalised over the policy's labels, give the label
-(the most probable) and its confidence. Temperature is irrelevant: nothing is sampled.
+(the most probable) and its confidence. Temperature is irrelevant: nothing is sampled. Before the
+model loads, :func:`~.native_probe.probe_embedded` tries it once in a child process, so a native
+crash of llama.cpp is an error naming the fix rather than the death of the run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..records.errors import DeciderError
 from ..inputs.policies import Policy
 from ..records import Decision, Usage
 from .llama_load import load_llama
+from .native_probe import probe_embedded
 from .base import DecisionRequest, check_prompt_variant
 from .model import ModelDecider
 
@@ -77,6 +80,8 @@ class EmbeddedLlm(ModelDecider):
         self.model_path = run_config.resolve(config.gguf) if config.gguf else None
         self._llm: Any = None
         self._template: Any = None
+        self.probe_s: float | None = None
+        """Seconds the native-crash probe took in this session (0.0: it had passed before)."""
 
     def check(self, policies: Sequence[Policy], items: Sequence[Any]) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -98,11 +103,14 @@ class EmbeddedLlm(ModelDecider):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         assert self.model_path is not None, "check() runs first"
+        threads = self.config.threads or os.cpu_count() or 1
+        # a native crash (a wheel built for AVX-512/AMX) kills a child, not this run: exit 2
+        self.probe_s = probe_embedded(self.name, self.model_path, threads=threads)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llm = load_llama(
             model_path=str(self.model_path),
             n_ctx=self.config.n_ctx,
-            n_threads=self.config.threads or os.cpu_count(),
+            n_threads=threads,
             logits_all=False,
             verbose=False,
         )
@@ -129,6 +137,7 @@ class EmbeddedLlm(ModelDecider):
             "n_ctx": self.config.n_ctx,
             "scoring": "label log-probability, normalised over the policy's labels",
             "prompt_variant": self.variant,
+            "native_probe_s": self.probe_s,
         }
 
     def close(self) -> None:

@@ -2,6 +2,10 @@
 A second table keeps embeddings (float32 vectors keyed by model and text), so a rerun or a second
 head over the same embedding model computes nothing.
 
+Several runs may share the cache at once: WAL lets readers and one writer work together, each
+write is one short ``BEGIN IMMEDIATE`` transaction that waits for the lock (busy timeout, then a
+few more tries), and a write that still fails is counted, never raised.
+
 Only successful model responses are stored; errors are never cached. The key covers what changes
 the answer (model, endpoint, messages, sampling and format parameters, policy version) plus an
 optional epoch, and nothing else (no timeouts, retries or concurrency), so an unchanged config
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,15 +28,10 @@ from ..deciders.base import Embedding
 from ..records.errors import ConfigError
 
 CACHE_FILE = "responses.sqlite"
-
-
-def default_cache_dir() -> Path:
-    """``$EVALHARNESS_CACHE_DIR``, else ``$EVALHARNESS_HOME/cache``, else ``~/.cache/evalharness``."""
-    if os.environ.get("EVALHARNESS_CACHE_DIR"):
-        return Path(os.environ["EVALHARNESS_CACHE_DIR"])
-    if os.environ.get("EVALHARNESS_HOME"):
-        return Path(os.environ["EVALHARNESS_HOME"]) / "cache"
-    return Path.home() / ".cache" / "evalharness"
+BUSY_TIMEOUT_S = 15
+"""How long one write waits for another process's write lock (SQLite's busy handler)."""
+WRITE_ATTEMPTS = 3
+"""Tries of one write transaction that met a locked database even after the busy timeout."""
 
 
 def cache_key(payload: dict[str, Any], epoch: int = 0) -> str:
@@ -71,7 +69,7 @@ class ResponseCache:
         """Answers that could not be stored (the run goes on; they are simply not cached)."""
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -82,14 +80,35 @@ class ResponseCache:
             ) from None
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
-        done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
-        for name, migrate in MIGRATIONS:
-            if name not in done:
-                with self.db:
-                    self.db.execute("BEGIN")
+        """Apply the missing migrations in one write transaction: a second process opening the
+        same new cache at the same moment waits, then finds them applied."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+            done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
+            for name, migrate in MIGRATIONS:
+                if name not in done:
                     migrate(self.db)
                     self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+
+    def _write(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> bool:
+        """Run one write transaction, trying again (a bounded number of times) while another
+        process holds the write lock past the busy timeout; False when it could not be stored."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.db:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.executemany(sql, rows)
+                return True
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    break  # e.g. disk full: not worth waiting for
+                time.sleep(0.05 * (attempt + 1))
+            except sqlite3.Error:
+                break
+        self.write_failures += 1
+        return False
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored response, or None (also when the database cannot be read right now)."""
@@ -102,13 +121,8 @@ class ResponseCache:
     def put(self, key: str, model: str, response: dict[str, Any]) -> None:
         """Store a response; a failure (e.g. the file is locked) is counted, never raised: the
         decision itself is already written."""
-        try:
-            self.db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-                (key, model, time.time(), json.dumps(response, ensure_ascii=False)),
-            )
-        except sqlite3.Error:
-            self.write_failures += 1
+        self._write("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                    [(key, model, time.time(), json.dumps(response, ensure_ascii=False))])
 
     def get_vectors(self, keys: Sequence[str]) -> dict[str, Embedding]:
         """Stored embeddings of those ``keys`` that have one."""
@@ -128,14 +142,9 @@ class ResponseCache:
     def put_vectors(self, model: str, vectors: Mapping[str, Embedding]) -> None:
         """Store embeddings; like :meth:`put`, a failure is counted, never raised."""
         now = time.time()
-        try:
-            with self.db:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)",
+        self._write("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)",
                     [(k, model, now, np.asarray(e.vector, dtype=np.float32).tobytes(), e.seconds,
                       e.tokens) for k, e in vectors.items()])
-        except sqlite3.Error:
-            self.write_failures += 1
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

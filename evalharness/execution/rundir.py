@@ -1,18 +1,23 @@
 """A run's folder: ``manifest.json``, ``items.jsonl``, ``decisions.jsonl`` and what is built from them.
 
-Decisions are appended one JSON line at a time and flushed, so a crash or kill loses at most the line
-being written; a torn last line is dropped when the file is read or reopened for appending.
+Decisions are appended one JSON line at a time, each handed to the OS at once, so a crash or kill
+loses at most the line being written; a torn last line is dropped when the file is read or reopened
+for appending. A write that fails (disk full, file too large) is cut back off and stops the run
+with one line naming the file. While a run is being written its process holds ``.lock``; a
+manifest still saying ``running`` with nobody holding the lock belongs to a process that died
+(killed, crashed), and is read as ``interrupted``.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -55,10 +60,27 @@ class RunDir:
             raise RunDirError("no manifest.json: not a run folder", file=str(self.path),
                               fix="pass a folder that `evalharness run` wrote")
         try:
-            return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+            manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
             raise RunDirError(f"manifest.json is not valid: {exc.errors()[0]['msg']}",
                               file=str(path)) from None
+        if manifest.status == "running" and not self.is_live():
+            manifest.status = "interrupted"  # its process died without saying so (SIGKILL, crash)
+        return manifest
+
+    def is_live(self) -> bool:
+        """Whether a process (this one included) holds the run's lock, i.e. is writing it now."""
+        try:
+            fh = open(self.file(".lock"))
+        except OSError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
 
     # items ----------------------------------------------------------------------------------------
     def write_items(self, items: Iterable[GoldenItem]) -> None:
@@ -106,7 +128,7 @@ class RunDir:
                 decisions.append(decision)
         return decisions
 
-    def open_decisions(self) -> IO[str]:
+    def open_decisions(self) -> DecisionLog:
         """Open ``decisions.jsonl`` for appending, first cutting off a torn last line."""
         path = self.file(DECISIONS)
         if path.exists():
@@ -114,7 +136,7 @@ class RunDir:
                 data = fh.read()
                 if data and not data.endswith(b"\n"):
                     fh.truncate(data.rfind(b"\n") + 1)
-        return open(path, "a", encoding="utf-8")
+        return DecisionLog(path)
 
     def drop_errors(self, deciders: set[str]) -> int:
         """Remove the ``error`` rows of ``deciders`` so a resumed run tries them again; returns how
@@ -173,7 +195,45 @@ class RunDir:
         return MetricsFile.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def append_decision(fh: IO[str], decision: Decision) -> None:
-    """Write one decision line and flush it to the OS, so a kill cannot lose it."""
-    fh.write(decision.model_dump_json(exclude_none=False) + "\n")
-    fh.flush()
+class DecisionLog:
+    """``decisions.jsonl`` open for appending, unbuffered: each line reaches the OS whole or, when
+    the write fails, not at all (the torn part is cut off and every later append refused), so the
+    file never holds a broken line before a good one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = open(path, "ab", buffering=0)
+        self._failed: str | None = None
+
+    def append(self, decision: Decision) -> None:
+        """Write one decision line; raise :class:`RunDirError` (exit 2) if it cannot be written."""
+        if self._failed is None:
+            data = memoryview((decision.model_dump_json(exclude_none=False) + "\n").encode())
+            start = self._fh.seek(0, os.SEEK_END)
+            try:
+                while data:  # a regular file takes all of it, or some, or raises: bounded
+                    written = self._fh.write(data)
+                    if not written:
+                        raise OSError(errno.EIO, "the file took no bytes")
+                    data = data[written:]
+            except OSError as exc:
+                self._failed = exc.strerror or str(exc)
+                try:
+                    os.ftruncate(self._fh.fileno(), start)
+                except OSError:
+                    pass
+        if self._failed is not None:
+            raise RunDirError(
+                f"cannot write a decision: {self._failed} (disk full or file too large)",
+                file=str(self.path),
+                fix="free some space (or raise the file size limit), then rerun with --resume: "
+                    "every decision written before this one is kept")
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -25,7 +25,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from .cache import ResponseCache, cache_key
 from ..deciders import Decider, DecisionRequest, ModelDecider
@@ -37,7 +37,7 @@ from .workplan import WorkPlan
 from .progress import Progress, make_progress
 from ..records import Decision
 from ..deciders.redaction import Redactor
-from .rundir import RunDir, append_decision
+from .rundir import DecisionLog, RunDir
 
 
 FIRST_CALLS = 5
@@ -131,7 +131,7 @@ class _Writer:
     """Appends decisions once each, and keeps the progress display and counts current; keeps
     the decisions of combining deciders' members (``kept``) for them to read."""
 
-    def __init__(self, out: IO[str], done: set[DecisionKey], progress: Progress,
+    def __init__(self, out: DecisionLog, done: set[DecisionKey], progress: Progress,
                  stats: RunStats, kept: dict[DecisionKey, Decision], voters: set[str]) -> None:
         self.out, self.done, self.progress, self.stats = out, done, progress, stats
         self.kept, self.voters = kept, voters
@@ -139,7 +139,7 @@ class _Writer:
     def write(self, decision: Decision, decider: Decider) -> None:
         if decision.key in self.done:
             return
-        append_decision(self.out, decision)
+        self.out.append(decision)
         self.done.add(decision.key)
         if decision.decider in self.voters:
             self.kept[decision.key] = decision
