@@ -6,6 +6,7 @@ from ..report.comparison import compare_markdown
 from ..report.history import history_markdown, history_svg
 from ..report.junit import junit_xml
 from ..report.summary import run_summary_lines
+from ..report.terminal import terminal_safe
 from .comparison import compare_runs
 from .history import run_history
 from .reports import report_run, write_report
@@ -17,4 +18,4 @@ __all__ = ["ROUTING_YAML", "RunResult", "compare_markdown", "compare_runs", "con
            "config_reference_markdown", "error_budget_breaches",
            "estimate", "history_markdown", "history_svg", "junit_xml", "load_targets",
            "open_cache", "recommend_tiers", "report_run", "routing_summary_lines", "run_eval",
-           "run_history", "run_summary_lines", "validate", "write_report"]
+           "run_history", "run_summary_lines", "terminal_safe", "validate", "write_report"]

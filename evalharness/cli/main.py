@@ -28,26 +28,27 @@ class _Cli(click.Group):
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except EvalHarnessError as exc:
             for line in exc.lines():
-                click.echo(f"error: {line}", err=True)
+                click.echo(api.terminal_safe(f"error: {line}", one_line=True), err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
             sys.exit(2)
         except click.UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            click.echo(api.terminal_safe(f"error: {exc.format_message()}{hint}"), err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except OSError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(api.terminal_safe(f"error: {exc}"), err=True)
             sys.exit(2)
         except Exception as exc:  # a bug, not bad input: one line, a distinct exit code
             if os.environ.get("EVALHARNESS_DEBUG"):
                 raise
-            click.echo(f"error: internal error: {type(exc).__name__}: {exc} (a bug in evalharness; "
-                       "rerun with EVALHARNESS_DEBUG=1 for the traceback and report it)", err=True)
+            click.echo(api.terminal_safe(f"error: internal error: {type(exc).__name__}: {exc} (a bug "
+                       "in evalharness; rerun with EVALHARNESS_DEBUG=1 for the traceback and report it)"),
+                       err=True)
             sys.exit(INTERNAL_ERROR)
         sys.exit(result if isinstance(result, int) else 0)
 
@@ -101,7 +102,7 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
         sys.exit(130)
     _summary(result)
     for line in result.budget_breaches:
-        click.echo(f"error budget exceeded: {line}", err=True)
+        click.echo(api.terminal_safe(f"error budget exceeded: {line}", one_line=True), err=True)
     click.echo(f"report: {result.run_dir / 'report.md'}  (and report.html, self-contained)")
     click.echo(str(result.run_dir))
     sys.exit(result.exit_code)

@@ -130,6 +130,14 @@ def render_index(rows: list[tuple[SetInfo, ImportSummary]]) -> str:
                      f"| {raters} | {info.license} |")
     lines += [
         "",
+        "Written by hand (not converted, so not regenerated; edit their `items.jsonl` and card):",
+        "",
+        "| set | items | policies covered | raters | license |",
+        "|---|---|---|---|---|",
+        "| [`prompt_injection`](prompt_injection/CARD.md) | 38 | `hate_speech` | no | MIT |",
+    ]
+    lines += [
+        "",
         "Regenerate all sets from the repository root:",
         "",
         "```sh",

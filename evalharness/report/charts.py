@@ -1,8 +1,9 @@
 """Inline SVG charts for ``report.html``: small render functions, no JavaScript, no network.
 
 Every attribute value and piece of text that reaches the SVG goes through
-:func:`markupsafe.escape`; the chart functions return :class:`markupsafe.Markup` so the template
-inserts them as they are. Coordinates are rounded to two decimals, so output is byte-stable.
+:func:`markupsafe.escape` (after :func:`.terminal.visible`: control and bidi characters become
+escapes); the chart functions return :class:`markupsafe.Markup` so the template inserts them as
+they are. Coordinates are rounded to two decimals, so output is byte-stable.
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from markupsafe import escape as _markup_escape
 
 from ..records import Interval, ReliabilityBin
 from .format import fmt_interval
+from .terminal import visible
+
+
+def escape(text: object) -> Markup:
+    """Data text for SVG: control and bidi characters shown as escapes, then XML-escaped."""
+    return _markup_escape(visible(text))
 
 KIND_COLORS = {
     "llm": "#2563eb",

@@ -7,6 +7,7 @@ from ..records.kinds import HUMAN_KINDS
 from ..records.comparison import CompareResult, DeciderComparison, MetricDelta, PolicyComparison
 from ..records.gate import GateResult
 from ..records import Interval
+from .terminal import terminal_safe
 from .format import table, fmt_interval, fmt_seconds, fmt_usd, md_escape
 
 _METRIC_NAMES = {
@@ -137,7 +138,7 @@ def compare_markdown(result: CompareResult, *, limit: int = COMMENT_LIMIT) -> st
             lines += _decider_details(dc)
     if result.notes:
         lines += ["### Notes", ""] + [f"- {md_escape(n)}" for n in result.notes] + [""]
-    text = "\n".join(lines).rstrip() + "\n"
+    text = terminal_safe("\n".join(lines).rstrip() + "\n")
     if len(text) > limit:
         cut = text[: limit - 200].rsplit("\n", 1)[0]
         text = cut + ("\n\n</details>" if cut.count("<details>") > cut.count("</details>") else "")

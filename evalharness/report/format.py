@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import Interval
+from .terminal import visible
 
 __all__ = ["TEXT_LIMIT", "fmt_interval", "fmt_num", "fmt_p", "fmt_rate", "fmt_seconds", "fmt_signed",
            "fmt_usd", "md_code", "md_escape", "md_escape_text", "symbols", "table"]
@@ -17,19 +18,19 @@ TEXT_LIMIT = 160
 
 
 def md_escape(text: object, limit: int | None = None) -> str:
-    """Make data safe inside a markdown table cell: no pipes, backticks, newlines or HTML."""
-    out = str(text)
+    """Make data safe inside a markdown table cell: no pipes, backticks, newlines, HTML or
+    markup, and control and bidi characters shown as escapes (see :func:`.terminal.visible`)."""
+    out = " ".join(str(text).split())
     if limit is not None and len(out) > limit:
         out = out[: limit - 1] + "…"
-    out = out.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    out = out.replace("<", "&lt;").replace(">", "&gt;")
-    out = out.replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]")
-    return " ".join(out.split())
+    out = visible(out, keep="").replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    out = out.replace("<", "&lt;").replace(">", "&gt;").replace("#", "\\#").replace("~", "\\~")
+    return out.replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]")
 
 
 def md_code(text: object) -> str:
     """Data as an inline code span (outside tables): backticks and line breaks cannot escape it."""
-    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+    return "`" + visible(" ".join(str(text).replace("`", "'").split()), keep="") + "`"
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:
@@ -90,5 +91,5 @@ def symbols(text: str) -> str:
 
 def md_escape_text(text: str) -> str:
     """Escape running text (not a table cell): keep it readable, neutralise markup and HTML."""
-    return symbols(text).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")\
+    return symbols(visible(text)).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")\
         .replace("*", "\\*").replace("_", "\\_")

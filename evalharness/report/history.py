@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ..records import Interval
 from ..records.history import HistoryRow, RunHistory
 from .format import fmt_interval, fmt_usd, md_escape
+from .terminal import terminal_safe
 
 __all__ = ["history_markdown", "history_svg"]
 
@@ -60,7 +61,7 @@ def history_markdown(history: RunHistory, *, policy: str | None = None,
         lines += ["Skipped:", ""]
         lines += [f"- {md_escape(s.path)}: {md_escape(s.reason)}" for s in history.skipped]
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return terminal_safe("\n".join(lines).rstrip() + "\n")
 
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")

@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page (inline CSS, SVG and a few lines of vanilla JS).
 
 Rendered with a Jinja2 template under autoescape, so every piece of data text (item text, raw
-model output, labels, decider, rater and site names, meta values) is HTML-escaped. The page
+model output, labels, decider, rater and site names, meta values) is HTML-escaped, and its control,
+bidi and invisible characters are shown as escapes (:func:`.terminal.visible`). The page
 carries a Content-Security-Policy that forbids any network access and allows only its own script
 (by hash): an escaping bug would still not run injected code.
 """
@@ -21,6 +22,7 @@ from markupsafe import Markup
 from ..records import HUMAN_KINDS, OUTCOMES_NOT_OK, Interval, Manifest, MetricRow, MetricsFile
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses
 from . import charts
+from .terminal import visible
 from .format import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_usd
 from .views import (
     PolicyView,
@@ -111,9 +113,16 @@ def _template() -> jinja2.Template:
     return _environment().from_string(_asset("report.html.j2"))
 
 
+def _shown(value: object) -> object:
+    """Every ``{{ ... }}`` output: data strings get their control and bidi characters escaped
+    (markup we built, already checked, is left alone)."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         autoescape=True,
+        finalize=_shown,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -2,7 +2,9 @@
 
 Test cases are grouped in one ``<testsuite>`` per policy (run-level checks in ``run``); a failed
 check carries its message in ``<failure message=...>``, a check that could not be evaluated is
-``<skipped>``. Text is escaped by ``xml.etree``.
+``<skipped>``. Text is escaped by ``xml.etree``; control characters, which XML 1.0 cannot hold
+(``xml.etree`` would write them raw and CI parsers reject the file), and bidi overrides are shown
+as escapes (:func:`.terminal.visible`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,25 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from ..records.gate import GateCheck, GateResult
+from .terminal import visible
 
 __all__ = ["junit_xml"]
 
 
 def _case(suite: ET.Element, check: GateCheck) -> None:
-    classname = ".".join(p for p in ("evalharness", check.policy or "run", check.decider) if p)
-    case = ET.SubElement(suite, "testcase", {"classname": classname, "name": check.name,
+    classname = visible(".".join(p for p in ("evalharness", check.policy or "run", check.decider)
+                                 if p))
+    case = ET.SubElement(suite, "testcase", {"classname": classname, "name": visible(check.name),
                                              "time": "0"})
     if not check.passed:
-        failure = ET.SubElement(case, "failure", {"message": check.line(), "type": check.check})
-        failure.text = check.line()
+        line = visible(check.line())
+        failure = ET.SubElement(case, "failure", {"message": line, "type": visible(check.check)})
+        failure.text = line
     elif check.skipped:
-        ET.SubElement(case, "skipped", {"message": check.message})
+        ET.SubElement(case, "skipped", {"message": visible(check.message)})
     else:
         out = ET.SubElement(case, "system-out")
-        out.text = check.message
+        out.text = visible(check.message)
 
 
 def junit_xml(result: GateResult, *, name: str = "evalharness gate") -> str:
@@ -43,7 +48,7 @@ def junit_xml(result: GateResult, *, name: str = "evalharness gate") -> str:
     })
     for suite_name, checks in by_suite.items():
         suite = ET.SubElement(root, "testsuite", {
-            "name": f"{name}: {suite_name}",
+            "name": visible(f"{name}: {suite_name}"),
             "tests": str(len(checks)),
             "failures": str(sum(not c.passed for c in checks)),
             "errors": "0",

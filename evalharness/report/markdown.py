@@ -2,7 +2,8 @@
 
 Every piece of data text (item text, labels, decider, rater and site names, meta values, raw model
 output) goes through :func:`md_escape`, so pipes, backticks, HTML and newlines cannot break a table
-or inject markup.
+or inject markup; control and bidi characters are shown as escapes (the whole page is passed
+through :func:`.terminal.terminal_safe` too).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..records import (
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
 from .format import TEXT_LIMIT, fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_usd, md_code, md_escape, table
 from .humans import humans_section
+from .terminal import terminal_safe
 from .summary import ceiling_cell, outcomes_cell, run_summary_lines, vs_best_cell
 from .views import (
     PolicyView,
@@ -320,4 +322,4 @@ def render_markdown(metrics: MetricsFile, manifest: Manifest,
     ]
     for view in policy_views(metrics, manifest, causes):
         lines += _policy_section(view, manifest)
-    return "\n".join(lines).rstrip() + "\n"
+    return terminal_safe("\n".join(lines).rstrip() + "\n")

@@ -13,6 +13,7 @@ from typing import Any
 from ..records.kinds import HUMAN_KINDS
 from ..records.routing import UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
 from .format import fmt_interval, md_escape, md_escape_text, symbols, table
+from .terminal import terminal_safe
 
 __all__ = ["md_escape_text", "render_routing_markdown", "routing_summary_lines"]
 
@@ -277,7 +278,7 @@ def render_routing_markdown(plan: RoutingPlan) -> str:
            "never auto-decided: they are escalated to the next tier.", ""]
     for p in plan.policies:
         out += _policy_section(p, plan)
-    return "\n".join(out).rstrip() + "\n"
+    return terminal_safe("\n".join(out).rstrip() + "\n")
 
 
 def routing_summary_lines(plan: RoutingPlan) -> list[str]:
@@ -298,4 +299,4 @@ def routing_summary_lines(plan: RoutingPlan) -> list[str]:
                 lines.append(f"  flag: {f}")
         lines.append(f"  QA: label about {p.qa_request.items_per_week:,} items a week to confirm "
                      "the targets (see routing.md)")
-    return lines
+    return [terminal_safe(line, one_line=True) for line in lines]

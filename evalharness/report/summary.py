@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..records import HUMAN_KINDS, Difference, Manifest, MetricRow, MetricsFile
 from ..scoring.rootcause import PolicyCauses
 from .format import fmt_interval, fmt_num, fmt_seconds, fmt_signed, fmt_usd, md_escape, table
+from .terminal import terminal_safe
 from .views import (
     PolicyView,
     golden_prevalence,
@@ -76,7 +77,7 @@ def run_summary_lines(metrics: MetricsFile, manifest: Manifest,
     lines += _prevalence_note(views, manifest)
     for v in views:
         lines += [""] + [f"- {line}" for line in _findings(v)]
-    return lines
+    return [terminal_safe(line, one_line=True) for line in lines]
 
 
 def _prevalence_note(views: list[PolicyView], manifest: Manifest) -> list[str]:
