@@ -29,6 +29,7 @@ from evalharness.gating.gate import check_gate
 from evalharness.inputs.gate_file import load_gate
 from evalharness.report.junit import junit_xml
 from evalharness.records import Decision, GoldenSetInfo, Manifest, PolicyInfo
+from evalharness.records.errors import ConfigError
 from evalharness.execution.rundir import RunDir
 
 from conftest import REPO, mini_config, read_jsonl
@@ -336,9 +337,9 @@ def test_policy_settings_override_defaults_and_null_switches_off():
     assert "precision" not in floors and res.passed
 
 
-def test_a_gate_that_checks_nothing_fails():
-    res = _check({"deciders": None, "defaults": {}})
-    assert not res.passed and "checked no decider" in res.failures[0].message
+def test_a_gate_that_checks_nothing_is_an_error():
+    with pytest.raises(ConfigError, match="the gate checks nothing on these runs"):
+        _check({"deciders": None, "defaults": {}})
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def compare_runs(
     its ``alpha`` (confidence ``1 - alpha``); the verdict is ``result.gate`` (``result.passed``).
     Raises :class:`~evalharness.records.errors.RunDirError` or
     :class:`~evalharness.records.errors.ConfigError`
-    for unreadable input; a failed gate is not raised here (the CLI turns it into exit 1).
+    for unreadable input, for runs that share no item (or no item of the same gold), and for a
+    gate check over zero items or a gate that checks nothing; a failed gate is not raised here
+    (the CLI turns it into exit 1).
     """
     gate_file = load_gate(gate) if isinstance(gate, (str, Path)) else gate
     alpha = gate_file.alpha if gate_file else 0.05

@@ -18,7 +18,7 @@ from ..records.errors import EvalHarnessError, UsageError
 from ..records.history import HistoryRow, RunHistory, SkippedRun
 from ..scoring.metrics_file import build_metrics
 
-__all__ = ["run_history"]
+__all__ = ["check_history", "run_history"]
 
 
 def _metrics(run: RunDir, manifest: Manifest) -> tuple[MetricsFile, str]:
@@ -65,3 +65,24 @@ def run_history(results_dir: Path | str = "results") -> RunHistory:
         rows += found
     rows.sort(key=lambda r: (r.started_at or "", r.run_id, r.policy, r.decider))
     return RunHistory(results_dir=str(root), rows=rows, skipped=skipped)
+
+
+def check_history(history: RunHistory, *, policy: str | None = None,
+                  decider: str | None = None) -> None:
+    """Nothing passes on nothing: raise :class:`UsageError` (exit 2) when the history has no run,
+    or ``policy`` / ``decider`` matches none of its rows (a typo would print an empty trend)."""
+    if not history.rows:
+        why = f" ({len(history.skipped)} folders skipped: {history.skipped[0].reason})" \
+            if history.skipped else ""
+        raise UsageError(f"no run with decisions in {history.results_dir!r}{why}",
+                         field="RESULTS_DIR",
+                         fix="pass the folder `evalharness run --out` wrote to (default results/)")
+    if policy is not None and policy not in history.policies:
+        raise UsageError(f"no run in the history has policy {policy!r}", field="--policy",
+                         fix=f"use one of {history.policies}")
+    rows = history.for_policy(policy) if policy is not None else history.rows
+    deciders = list(dict.fromkeys(r.decider for r in rows))
+    if decider is not None and decider not in deciders:
+        raise UsageError(f"no run in the history has decider {decider!r}"
+                         + (f" on {policy}" if policy else ""), field="--decider",
+                         fix=f"use one of {deciders}")

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import ValidationError
 
@@ -19,7 +20,7 @@ from ..records.errors import ConfigError, Problem, RunDirError, UsageError, bloc
 from ..records import HUMAN_RATER, Manifest
 from ..report.routing import render_routing_markdown, routing_summary_lines
 from ..records.routing import PolicyRouting, RoutingPlan
-from ..routing import build_policy_data, route_policy
+from ..routing import PolicyData, build_policy_data, route_policy
 from ..scoring.production import run_prevalence, run_sampling
 from ..execution.rundir import RunDir, write_atomic
 from ..records.targets import RoutingTargets
@@ -144,6 +145,49 @@ def _check_names(targets: RoutingTargets, manifest: Manifest, deciders: set[str]
         raise cls(problems=problems)
 
 
+def _check_not_empty(data: PolicyData, targets: RoutingTargets, manifest: Manifest, run: RunDir,
+                     source: str, flags: set[str]) -> None:
+    """Nothing passes on nothing: a policy without gold, a per-label target on a label with no
+    gold item, or a slice target on a slice without graded items is an error (exit 2)."""
+    pid = data.policy
+    if data.n == 0:
+        raise RunDirError(
+            f"policy {pid}: none of its {sum(data.left_out.values())} decided items has a gold "
+            "label, so no routing target can be checked", file=str(run.file("decisions.jsonl")),
+            fix=f"label the golden set for {pid} (labels.{pid} per item) and rerun, or drop "
+                f"{pid} from the run's policies")
+    file = None if source == "flags" else source
+    gold = {lab: int(np.count_nonzero(data.gold == i)) for i, lab in enumerate(data.labels)}
+    have = sorted(lab for lab, k in gold.items() if k)
+    if data.violating and not any(gold[v] for v in data.violating):
+        raise RunDirError(
+            f"policy {pid}: none of its {data.n} graded items has violating gold "
+            f"({', '.join(data.violating)}), so no precision or recall target can be checked",
+            file=str(run.file("decisions.jsonl")),
+            fix=f"add items labelled {data.violating[0]} to the golden set for {pid}")
+    pt = targets.policies.get(pid)
+    for field, labels in (("labels", targets.labels),
+                          (f"policies.{pid}.labels", pt.labels if pt else {})):
+        for lab in labels:
+            if lab in gold and not gold[lab]:
+                raise (UsageError if file is None else ConfigError)(
+                    f"{pid} has no graded item with gold {lab!r}, so its per-label target checks "
+                    "nothing", file=file, field=f"{field}.{lab}",
+                    fix=f"add items labelled {lab} to the golden set, or target one of {have}")
+    for i, st in enumerate(targets.slices):
+        if st.policy not in (None, pid):
+            continue
+        values = sorted({v for k, v in data.slice_masks([st.key])})
+        if values and (st.value is None or st.value in values):
+            continue
+        what = f"{st.key}={st.value}" if st.value is not None else f"key {st.key}"
+        raise (UsageError if file is None else ConfigError)(
+            f"slice {what} has no graded {pid} item, so its target checks nothing",
+            file=file, field=f"slices.{i}.{'value' if st.value is not None else 'key'}",
+            fix=f"use one of {st.key}={values}" if values else
+                f"no graded {pid} item has a value for {st.key}: drop this slice target")
+
+
 # =============================================================================================
 # the API
 # =============================================================================================
@@ -175,7 +219,9 @@ def recommend_tiers(
     Raises
     ------
     RunDirError, ConfigError, UsageError
-        Not a run folder; invalid targets (file, config block or flag) naming the field and fix.
+        Not a run folder; invalid targets (file, config block or flag) naming the field and fix;
+        a target over zero items — a policy without gold (or without violating gold), a label
+        target on a label no graded item has, a slice target on a slice no graded item is in.
     """
     run = RunDir(Path(run_dir))
     manifest = run.read_manifest()
@@ -210,6 +256,7 @@ def recommend_tiers(
                                  costs=targets.costs)
         if not data.deciders:
             continue
+        _check_not_empty(data, targets, manifest, run, source, set(overrides))
         try:
             routing = route_policy(data, targets, slice_keys=manifest.slice_by,
                                    prevalence=stated.get(pid), sampling=design)

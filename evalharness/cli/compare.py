@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..api.history import check_history
 from ..api import compare_markdown, compare_runs, history_markdown, history_svg, junit_xml, run_history
 from ..records.errors import GateFailure, Problem, UsageError
 from .main import RUN_DIR_PATH, cli
@@ -38,7 +39,8 @@ def compare(base_run: Path, candidate_run: Path, gate_file: Path | None, junit_f
     intervals, McNemar's test, cost and latency. Calls no model.
 
     Prints a markdown summary (also appended to $GITHUB_STEP_SUMMARY when set). Exit 0, or 1
-    when --gate fails (one line per failed check on stderr), or 2 on bad input.
+    when --gate fails (one line per failed check on stderr), or 2 on bad input — including
+    runs with no item in common and gate checks over zero items (nothing passes on nothing).
     """
     if junit_file and not gate_file:
         raise UsageError("--junit needs --gate (the test cases are the gate's checks)",
@@ -77,6 +79,7 @@ def history(results_dir: Path, policy: str | None, decider: str | None, json_fil
     """List the runs in RESULTS_DIR (default results/) per policy, oldest first: prompt version
     and hash, deciders, accuracy and violating-label precision/recall with intervals, cost."""
     result = run_history(results_dir)
+    check_history(result, policy=policy, decider=decider)
     click.echo(history_markdown(result, policy=policy, decider=decider), nl=False)
     if json_file:
         _write(json_file, result.model_dump_json(indent=2) + "\n")

@@ -44,6 +44,10 @@ def _floor_value(row: MetricRow, metric: str, label: str | None) -> tuple[float 
     return row.f1[label].value, 0, 0
 
 
+def _gold_count(row: MetricRow, label: str) -> int:
+    return sum(row.confusion[row.labels.index(label)]) if label in row.labels else 0
+
+
 def _floor_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, metric: str,
                  label: str | None, floor: float) -> GateCheck:
     row = dc.candidate_metrics
@@ -54,6 +58,10 @@ def _floor_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, me
         return GateCheck(**base, passed=False, n=0,
                          message=f"{name}: no graded candidate decision to check the floor "
                                  f"{floor:g} on (nothing passes on nothing)")
+    if label is not None and metric in ("recall", "f1") and not _gold_count(row, label):
+        return GateCheck(**base, passed=False, n=0,
+                         message=f"{name}: no graded candidate item has gold {label}, so the "
+                                 f"floor {floor:g} checks nothing (nothing passes on nothing)")
     value, hits, n = _floor_value(row, metric, label)
     if value is None:
         why = " (never decided)" if metric == "precision" else ""
@@ -99,6 +107,11 @@ def _drop_check(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison, rul
         return GateCheck(**base, passed=False, n=0,
                          message=f"{name}: no item graded in both runs, so no drop can be checked "
                                  "(nothing passes on nothing)")
+    recall = dc.delta("recall", label) if label is not None and metric in ("recall", "f1") else None
+    if recall is not None and not recall.n:
+        return GateCheck(**base, passed=False, n=0,
+                         message=f"{name}: no item graded in both runs has gold {label}, so no "
+                                 "drop can be checked (nothing passes on nothing)")
     if delta is None or delta.worse_by is None:
         sides = [side for side, iv in (("base", delta and delta.base), ("candidate", delta and delta.candidate))
                  if iv is None or iv.value is None]
@@ -202,7 +215,9 @@ def _other_checks(gate: GateFile, pc: PolicyComparison, dc: DeciderComparison) -
              f"{_fmt('cost_per_decision_usd', c)} (point estimates)")
     if b is None or c is None:
         yield GateCheck(**base, check="max_cost_increase", metric="cost_per_decision_usd",
-                        passed=True, skipped=True, message=f"{shown}: not checked (no decisions)")
+                        passed=False, n=0, message=f"{shown}: no item decided in both runs, so "
+                                                   "no cost increase can be checked (nothing "
+                                                   "passes on nothing)")
         return
     if cost.absolute_usd is not None:
         inc = c - b

@@ -19,6 +19,9 @@ For each policy x decider in both runs:
 
 Quality is measured on the items both runs decided whose gold is known and the same in both runs;
 cost and latency on every paired item. Items or deciders in one run only are counted, not compared.
+Nothing passes on nothing: two runs with no item in common, or no paired item of the same known
+gold, raise :class:`~evalharness.records.errors.RunDirError` (exit 2); a decider that compared
+nothing while others did gets a note (and a gate check on it is an error, :mod:`.gate`).
 Non-ok outcomes (invalid, refusal, error) stay in as wrong answers, as in ``metrics.json``.
 
 The pairing is :mod:`.pairs`, the statistics :mod:`.deltas`. :func:`compare_decisions` is pure
@@ -34,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..records import HUMAN_KINDS, HUMAN_RATER, OUTCOMES_NOT_OK, Decision, Manifest, PolicyInfo
+from ..records.errors import RunDirError
 from ..records.comparison import (
     CompareResult,
     DeciderComparison,
@@ -199,6 +203,11 @@ def compare_decisions(
             for name in in_b if name in in_c
         ]
         for dc in deciders:
+            if not dc.n_graded:
+                why = "decided no item in both runs" if not dc.n_paired else \
+                    "has no paired item with the same known gold in both runs"
+                notes.append(f"{pid}/{dc.decider}: {why}: nothing compared (a gate check on it "
+                             "is an error)")
             if dc.n_gold_changed:
                 notes.append(f"{pid}/{dc.decider}: gold differs on {dc.n_gold_changed} paired "
                              "items (left out of quality deltas)")
@@ -237,6 +246,7 @@ def compare_decisions(
         notes.append(f"policies only in the base run (not compared): {', '.join(only_b)}")
     if only_c:
         notes.append(f"policies only in the candidate run (not compared): {', '.join(only_c)}")
+    _check_something_paired(policies, overlap, base_path, candidate_path)
     return CompareResult(
         base=_side(base_path, base_manifest, base),
         candidate=_side(candidate_path, candidate_manifest, cand),
@@ -252,3 +262,24 @@ def compare_decisions(
     )
 
 
+def _check_something_paired(policies: Sequence[PolicyComparison], overlap: ItemOverlap,
+                            base_path: Path | str, candidate_path: Path | str) -> None:
+    """Nothing passes on nothing: a comparison that pairs no decision is an error (exit 2)."""
+    runs = f"{base_path or 'the base'} and {candidate_path or 'the candidate'}"
+    if not overlap.both:
+        raise RunDirError(
+            f"runs {runs} have no item in common ({overlap.only_base} items only in the base, "
+            f"{overlap.only_candidate} only in the candidate): nothing to compare",
+            fix="compare two runs over the same golden set and --limit")
+    pairs = [dc for pc in policies for dc in pc.deciders]
+    if not any(dc.n_paired for dc in pairs):
+        raise RunDirError(
+            f"runs {runs} share {overlap.both} items but no policy and decider decided any of "
+            "them in both runs: nothing to compare",
+            fix="compare runs of the same policies and deciders")
+    if not any(dc.n_graded for dc in pairs):
+        raise RunDirError(
+            f"runs {runs} share {overlap.both} items but none has the same known gold in both "
+            f"runs ({sum(dc.n_gold_changed for dc in pairs)} paired decisions with changed "
+            "gold): no quality to compare",
+            fix="compare runs over the same golden set version")

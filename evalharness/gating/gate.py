@@ -38,7 +38,8 @@ dropped by its allowed amount or more (or sits below its floor), the gate passes
 at most ``alpha``. Each drop check states the smallest drop it can detect at its n with ``power``
 and is flagged when its allowed drop is below that (it would then fail unchanged candidates too
 often; the message says how many items would make it sound). Cost is checked on the point
-estimate. A check over no items fails: nothing passes on nothing.
+estimate. A check over no items, or a gate that checks nothing, is an error (exit 2), never a
+pass: nothing passes on nothing.
 
 Version 1 files (``significant_only: true|false``) are read as ``test: non_inferiority`` and
 ``test: point_estimate``. The verdict is a :class:`GateResult` (written to disk by the CLI with
@@ -84,13 +85,71 @@ def _gated_deciders(gate: GateFile, pc: PolicyComparison) -> tuple[list[DeciderC
     return chosen, missing
 
 
+_ITEM_CHECKS = ("floor", "max_drop", "max_invalid_rate", "max_cost_increase")
+
+
+def _loc(gate: GateFile, check: GateCheck) -> tuple[str, ...]:
+    """Where in the gate file a check is set (the most specific entry that sets it)."""
+    group = "floors" if check.check == "floor" else check.check
+    leaf = (check.metric,) if check.check in ("floor", "max_drop") and check.metric else ()
+    entries = [(("policies", check.policy), gate.policies[check.policy])] \
+        if check.policy in gate.policies else []
+    for prefix, checks in [*entries, (("defaults",), gate.defaults)]:
+        if check.label is None and group in checks.model_fields_set:
+            return (*prefix, group, *leaf)
+        for key in (check.label, "violating", "all") if check.label else ():
+            entry = checks.labels.get(key)
+            if entry is not None and group in entry.model_fields_set:
+                return (*prefix, "labels", key, group, *leaf)
+    return ()
+
+
+def _why(check: GateCheck, unpaired: bool) -> str:
+    """Why a check has no item, in a few words."""
+    if unpaired or check.check == "max_cost_increase":
+        return "decided no item in both runs"
+    if check.label is not None and check.metric in ("recall", "f1"):
+        return f"no graded item has gold {check.label}"
+    if check.check == "max_drop":
+        return "no item graded in both runs"
+    return "no graded candidate decision" if check.check == "floor" else "no candidate decision"
+
+
+def _check_something_checked(gate: GateFile, result: CompareResult, checks: list[GateCheck],
+                             gated: list[DeciderComparison]) -> None:
+    """Nothing passes on nothing: a check over zero items (or on a decider that decided no item
+    in both runs: its floors would judge the candidate alone), or a gate that checks nothing, is
+    an error (:class:`ConfigError`, exit 2) naming the gate file and what is empty — never a
+    pass."""
+    unpaired = {(dc.policy, dc.decider) for dc in gated if not dc.n_paired}
+    empty = [c for c in checks if c.check in _ITEM_CHECKS
+             and (c.n == 0 or (c.policy, c.decider) in unpaired)]
+    runs = f"base {result.base.path or result.base.run_id}, candidate " \
+           f"{result.candidate.path or result.candidate.run_id}"
+    if empty:
+        names = list(dict.fromkeys(f"{c.policy} · {c.decider} · {c.name} "
+                                   f"({_why(c, (c.policy, c.decider) in unpaired)})" for c in empty))
+        shown = "; ".join(names[:4]) + (f"; and {len(names) - 4} more" if len(names) > 4 else "")
+        raise gate.problem(
+            f"{len(names)} gate check(s) have 0 items to check ({runs}): {shown}", *_loc(gate, empty[0]),
+            fix="compare runs over the same items with gold for these labels, or switch the "
+                "checks off (null) or leave the decider out with deciders:")
+    if not any(c.check in _ITEM_CHECKS for c in checks) and all(c.passed for c in checks):
+        raise gate.problem(
+            f"the gate checks nothing on these runs ({runs}): no floor, drop, invalid-rate or "
+            "cost check applies to a decider in both runs",
+            fix="set checks under defaults: (see configs/gate.yaml) and name deciders both runs have")
+
+
 def check_gate(result: CompareResult, gate: GateFile) -> GateResult:
     """Apply ``gate`` to a comparison; every check is kept, passed or not.
 
     Raises :class:`ConfigError` (naming the gate file's line) when the gate names a label a
-    compared policy does not have.
+    compared policy does not have, when a check has no item to check (no paired graded item, no
+    gold item of its label, no candidate decision), or when no check applies at all.
     """
     checks: list[GateCheck] = []
+    gated: list[DeciderComparison] = []
     notes: list[str] = []
     if gate.require_complete:
         for name, side in (("base", result.base), ("candidate", result.candidate)):
@@ -114,12 +173,9 @@ def check_gate(result: CompareResult, gate: GateFile) -> GateResult:
         checks += missing
         if not deciders and not any(not c.passed for c in missing):
             notes.append(f"{pc.policy}: no decider to gate (none non-human in both runs)")
+        gated += deciders
         for dc in deciders:
             checks += decider_checks(gate, pc, dc)
-    if not any(c.check in ("floor", "max_drop", "max_invalid_rate", "max_cost_increase")
-               for c in checks):
-        checks.append(GateCheck(check="decider_present", passed=False,
-                                message="the gate checked no decider on any policy: the runs "
-                                        "share no gated decider, or the gate sets no checks"))
+    _check_something_checked(gate, result, checks, gated)
     return GateResult(gate_file=gate.path, passed=all(c.passed for c in checks), checks=checks,
                       notes=notes)

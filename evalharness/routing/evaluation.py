@@ -142,9 +142,11 @@ def target_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals,
     if goals.slices:
         masks = masks if masks is not None else view.slice_masks(sorted({s.key for s in goals.slices}))
         for st in goals.slices:
-            for (key, value), mask in masks.items():
-                if key != st.key or (st.value is not None and value != st.value):
-                    continue
+            chosen = {kv: m for kv, m in masks.items()
+                      if kv[0] == st.key and st.value in (None, kv[1])}
+            if st.value is not None and not chosen:  # no item of it here: reported, not judged
+                chosen = {(st.key, st.value): np.zeros(view.n, dtype=bool)}
+            for (key, value), mask in chosen.items():
                 out += _scope_claims(view, sim, goals, f"slice {key}={value}", (key, value), mask,
                                      st.precision_target, st.recall_target,
                                      judged=int(mask.sum()) >= goals.min_slice_items)

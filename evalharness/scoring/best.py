@@ -93,7 +93,8 @@ def paired_difference(
 def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) -> MetricRow | None:
     """The most accurate decider on the items every candidate decided, against one gold (a human
     tier's leave-one-out gold when one is among them: the one gold of this many-way comparison);
-    a decider with no ok decision is never best. Ties: more items graded overall, then name."""
+    a decider with no ok decision is never best, and there is none when the candidates share no
+    graded item. Ties: more items graded overall, then name."""
     cands = [r for r in rows if r.accuracy.value is not None and not r.all_errors]
     if not cands:
         return None
@@ -101,12 +102,16 @@ def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) ->
     human = next((i for i, r in enumerate(cands) if r.decider_kind == HUMAN_TIER), None)
     common = set.intersection(*(set(x) for x in by_item))
     scores = [0] * len(cands)
+    graded = 0
     for item in common:
         gold = by_item[human][item].gold if human is not None else by_item[0][item].gold
         if gold is None or any(x[item].gold is None for x in by_item):
             continue
+        graded += 1
         for j, x in enumerate(by_item):
             scores[j] += _correct(x[item], gold)
+    if not graded and len(cands) > 1:  # nothing passes on nothing: no best on no shared item
+        return None
     j = min(range(len(cands)),
             key=lambda i: (-scores[i], -(cands[i].accuracy.value or 0.0), -cands[i].n, cands[i].decider))
     return cands[j]
