@@ -100,6 +100,7 @@ def _simulate(seeds: int, q1: float, several: bool) -> list[dict[str, object]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # hundreds of seeded runs: ~3 min quiet, much more on a loaded machine
 @pytest.mark.parametrize("several", [False, True], ids=["one decider", "four deciders"])
 def test_no_false_guarantee_where_no_plan_can_reach_the_target(several: bool):
     # True precision of any plan is at most 0.88 < 0.90. 200 seeds at confidence 0.95: the share
@@ -114,6 +115,7 @@ def test_no_false_guarantee_where_no_plan_can_reach_the_target(several: bool):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # hundreds of seeded runs: ~3 min quiet, much more on a loaded machine
 @pytest.mark.parametrize("several", [False, True], ids=["one decider", "four deciders"])
 def test_a_plan_that_can_meet_the_targets_is_found(several: bool):
     # Gold follows A in 99.5% of items and the classifier separates A well: plans exist with
