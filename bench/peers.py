@@ -118,8 +118,12 @@ def report(rows: list[dict], names: list[str], s: dict, head: dict) -> bool:
             t, c = e["share"] / p["share"], p["cpu_ms"] / e["cpu_ms"]
             met = "meets" if t >= tput_bar and c >= cpu_bar else "MISSES"
             cmp_ = "ahead on both" if tput_bar == 1.0 else f">= {tput_bar:.0f}x, <= 1/{cpu_bar:.0f}"
+            pairs = [(a, b) for a in rows for b in rows if a["round"] == b["round"]
+                     and a["tool"] == "evalharness" and b["tool"] == peer]
+            each = ", ".join(f"{a['share'] / b['share']:.2f}x at 1/{b['cpu_ms'] / a['cpu_ms']:.1f}"
+                             for a, b in pairs)
             print(f"- evalharness vs {peer}: throughput **{t:.2f}x**, CPU per item **1/{c:.1f}** "
-                  f"(bar: {cmp_}) — {met} the bar")
+                  f"(bar: {cmp_}) — {met} the bar; per round: {each}")
     print("\n| round | tool | wall s | share of ideal | CPU ms/item | exit | requests | 200s | "
           "same prompt | graded right | note |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
