@@ -60,10 +60,12 @@ def run_one(name: str, server: StubProcess, root: Path, rnd: int, s: dict,
             code = proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             code = "timeout"
-        finally:
-            if proc.poll() is None:
+        finally:  # the tool, or anything it left running in its process group
+            try:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            except ProcessLookupError:
+                pass
+            proc.wait()
     wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
     stats = server.stats()
     n = len(s["items"])
