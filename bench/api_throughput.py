@@ -201,6 +201,8 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--latency", type=float, default=0.2, help="server latency per request, s")
     p.add_argument("--profile", action="store_true", help="cProfile both harness runs")
+    p.add_argument("--no-bare", action="store_true",
+                   help="only the two harness runs (e.g. to measure another checkout's harness)")
     p.add_argument("--keep", type=Path, default=None,
                    help="keep the work folder (config, run folders, cache, profiles) here")
     args = p.parse_args()
@@ -219,7 +221,8 @@ def main() -> int:
                            prof("cold"))
         cold.name = "evalharness run (cold cache)"
         print("# bare loops", file=sys.stderr)
-        bare = asyncio.run(bare_loops(server, bodies, golds, args.concurrency, budget))
+        bare = ([] if args.no_bare else
+                asyncio.run(bare_loops(server, bodies, golds, args.concurrency, budget)))
         print("# evalharness run, every answer cached", file=sys.stderr)
         warm = harness_run(config, folder / "runs", "cached", server, args.items, budget,
                            prof("cached"))
@@ -253,12 +256,15 @@ def main() -> int:
         lines.append(f"| {s.name} | {s.wall_s:.2f} | {s.rate:.0f} | {share} | "
                      f"{1000 * s.cpu_s / s.n:.2f} | {s.reached_server} | {s.errors} | {s.wrong} "
                      f"| {s.note} |")
-    openai_side, http_side = bare
+    if bare:
+        openai_side, http_side = bare
+        lines += [
+            "",
+            f"Ratios: harness / bare openai throughput {cold.rate / openai_side.rate:.2f}x, CPU "
+            f"per item {cold.cpu_s / openai_side.cpu_s:.2f}x; harness / aiohttp throughput "
+            f"{cold.rate / http_side.rate:.2f}x, CPU per item {cold.cpu_s / http_side.cpu_s:.2f}x.",
+        ]
     lines += [
-        "",
-        f"Ratios: harness / bare openai throughput {cold.rate / openai_side.rate:.2f}x, CPU per "
-        f"item {cold.cpu_s / openai_side.cpu_s:.2f}x; harness / aiohttp throughput "
-        f"{cold.rate / http_side.rate:.2f}x.",
         "",
         f"Cached rerun: {warm.n} decisions in {warm.wall_s:.2f} s for the whole process "
         f"({warm.n / warm.wall_s:,.0f} decisions/s end to end, run files included)"
