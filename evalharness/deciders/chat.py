@@ -1,9 +1,10 @@
-"""LLMs behind an API: OpenAI-compatible endpoints through the openai SDK, the rest through litellm.
+"""LLMs behind an API: OpenAI-compatible endpoints directly (a JSON POST over aiohttp, see
+:mod:`.openai_http`; Azure through the openai SDK), the rest through litellm.
 
-Both paths send the same request and normalise the reply to the same dict (text, refusal, finish
+All paths send the same request and normalise the reply to the same dict (text, refusal, finish
 reason, logprobs, usage), so decisions, usage and cost records are identical whichever path served
-them. The openai SDK path costs less CPU per request (see ``bench/RESULTS.md``); litellm is imported
-only when a config uses a non-OpenAI provider.
+them. The direct path costs far less CPU per request (see ``bench/RESULTS.md``); litellm is
+imported only when a config uses a non-OpenAI provider, openai only for Azure.
 """
 
 from __future__ import annotations
