@@ -32,6 +32,7 @@ import urllib.request  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = (
@@ -124,14 +125,19 @@ class Server:
 Call = Callable[[int], Awaitable[str]]
 
 
-def openai_client(url: str) -> Call:
+def default_body(i: int) -> dict[str, Any]:
+    """The chat-completions request body of item ``i`` (model, messages, sampling)."""
+    return {"model": "stub", "messages": messages(i), "max_tokens": 5, "temperature": 0}
+
+
+def openai_client(url: str, body: Callable[[int], dict[str, Any]] = default_body) -> Call:
+    """``body(i)``: the request of item i (bench/api_throughput.py sends the harness's own)."""
     import openai
 
     client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0, timeout=30)
 
     async def call(i: int) -> str:
-        reply = await client.chat.completions.create(
-            model="stub", messages=messages(i), max_tokens=5, temperature=0)
+        reply = await client.chat.completions.create(**body(i))
         return reply.choices[0].message.content or ""
 
     return call
@@ -175,7 +181,8 @@ class Round:
 
 
 async def run_round(call: Call, n: int, concurrency: int, start_index: int,
-                    budget_s: float) -> tuple[float, float, int, int]:
+                    budget_s: float, expect: Callable[[int], str] = expected,
+                    ) -> tuple[float, float, int, int]:
     """(wall s, cpu s, errors, wrong labels) for n requests through `concurrency` workers."""
     pending = iter(range(start_index, start_index + n))
     errors = wrong = 0
@@ -188,7 +195,7 @@ async def run_round(call: Call, n: int, concurrency: int, start_index: int,
             except Exception:
                 errors += 1
                 continue
-            wrong += label != expected(i)
+            wrong += label != expect(i)
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(concurrency)]), budget_s)

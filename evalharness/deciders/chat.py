@@ -1,9 +1,10 @@
-"""LLMs behind an API: OpenAI-compatible endpoints through the openai SDK, the rest through litellm.
+"""LLMs behind an API: OpenAI-compatible endpoints directly (a JSON POST over aiohttp, see
+:mod:`.openai_http`; Azure through the openai SDK), the rest through litellm.
 
-Both paths send the same request and normalise the reply to the same dict (text, refusal, finish
+All paths send the same request and normalise the reply to the same dict (text, refusal, finish
 reason, logprobs, usage), so decisions, usage and cost records are identical whichever path served
-them. The openai SDK path costs less CPU per request (see ``bench/RESULTS.md``); litellm is imported
-only when a config uses a non-OpenAI provider.
+them. The direct path costs far less CPU per request (see ``bench/RESULTS.md``); litellm is
+imported only when a config uses a non-OpenAI provider, openai only for Azure.
 """
 
 from __future__ import annotations
@@ -90,6 +91,33 @@ def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
     ]
 
 
+def _logprobs_of(choice: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """:func:`_logprobs` of a choice as parsed JSON."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    return [
+        {"token": t["token"], "logprob": float(t["logprob"]),
+         "top": [[alt["token"], float(alt["logprob"])] for alt in (t.get("top_logprobs") or [])]}
+        for t in content[:MAX_LOGPROB_TOKENS]
+    ]
+
+
+def normalise_json(completion: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`normalise` of a chat completion as parsed JSON (the openai path reads the body
+    itself: the SDK's typed request transform and response models cost ~1 ms per call)."""
+    choice = completion["choices"][0]
+    message = choice.get("message") or {}
+    return {
+        "text": message.get("content") or "",
+        "refusal": message.get("refusal"),
+        "finish_reason": choice.get("finish_reason"),
+        "logprobs": _logprobs_of(choice),
+        "usage": _usage(completion.get("usage")),
+        "model": completion.get("model"),
+    }
+
+
 def normalise(completion: Any) -> dict[str, Any]:
     """The parts of a chat completion (openai or litellm object) that decisions are made from."""
     choice = completion.choices[0]
@@ -102,6 +130,17 @@ def normalise(completion: Any) -> dict[str, Any]:
         "usage": _usage(completion.usage),
         "model": getattr(completion, "model", None),
     }
+
+
+def _http_response_type() -> type:
+    """The HTTP response class the openai SDK hands back as it is (``cast_to``)."""
+    try:
+        from openai._httpx2 import http_response_types
+    except ImportError:  # openai releases built on httpx
+        import httpx
+
+        return httpx.Response
+    return http_response_types()[0]
 
 
 class ChatLlm(ModelDecider):
@@ -174,20 +213,38 @@ class ChatLlm(ModelDecider):
         check_prompt_variant(policies, self.variant, self.config.name)
 
     def setup(self, policies: list[Policy], items: list[GoldenItem]) -> None:
+        self._client = None
         if self.client_kind == "openai":
+            self._openai_client()
+
+    def _openai_client(self) -> Any:
+        if self._client is None and provider_of(self.config.model) != "azure":
+            from .openai_http import OpenAiHttp
+
+            self._client = OpenAiHttp(self.config.api_base, self._openai_key(), self.timeout_s)
+        if self._client is None:
             import openai
 
             # no configured key: the SDK reads OPENAI_API_KEY / AZURE_OPENAI_API_KEY itself; a
             # local server behind api_base may need no key at all
-            key = self._api_key() or (None if not self.config.api_base else
-                                      os.environ.get(_DEFAULT_KEY_ENV.get(provider_of(self.config.model), ""))
-                                      or "not-needed")
-            kwargs: dict[str, Any] = {"api_key": key, "timeout": self.timeout_s, "max_retries": 0}
+            kwargs: dict[str, Any] = {"api_key": self._openai_key(), "timeout": self.timeout_s,
+                                      "max_retries": 0}
             if provider_of(self.config.model) == "azure":
                 self._client = openai.AsyncAzureOpenAI(
                     azure_endpoint=self.config.api_base, api_version=self.config.api_version, **kwargs)
             else:
                 self._client = openai.AsyncOpenAI(base_url=self.config.api_base, **kwargs)
+        return self._client
+
+    def _openai_key(self) -> str | None:
+        """The configured key; without one, OPENAI_API_KEY / AZURE_OPENAI_API_KEY (the SDK's
+        own choice); a local server behind api_base may need no key at all."""
+        default_env = _DEFAULT_KEY_ENV.get(provider_of(self.config.model), "")
+        if self._api_key():
+            return self._api_key()
+        if not self.config.api_base:
+            return os.environ.get(default_env)
+        return os.environ.get(default_env) or "not-needed"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -204,6 +261,10 @@ class ChatLlm(ModelDecider):
                        "timeout_s": self.config.timeout_s, "max_attempts": self.config.max_attempts},
             "price_per_token": self.price.as_dict() if self.price else None,
         }
+
+    async def aclose(self) -> None:
+        if self._client is not None and hasattr(self._client, "aclose"):
+            await self._client.aclose()
 
     def close(self) -> None:
         self._client = None
@@ -250,15 +311,27 @@ class ChatLlm(ModelDecider):
 
     async def _call_openai(self, params: dict[str, Any]) -> dict[str, Any]:
         model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
+        client = self._openai_client()
+        if not hasattr(client, "post"):  # aiohttp (see .openai_http); raises CallError itself
+            completion, headers = await client.create({"model": model, **params})
+            if not isinstance(completion, dict) or not completion.get("choices"):
+                raise CallError("malformed response: empty choices", retryable=True)
+            response = normalise_json(completion)
+            response["rate_limit"] = CallError.rate_limit_hint(headers)
+            return response
         with openai_call_errors():
-            raw = await self._client.chat.completions.with_raw_response.create(model=model, **params)
-            completion = raw.parse()
-        if isinstance(completion, str):  # the SDK hands back the text of a non-JSON body
-            raise CallError(f"malformed response: content type {raw.headers.get('content-type')!r}"
-                            f", not JSON: {completion[:200]!r}", retryable=True)
-        if not getattr(completion, "choices", None):
+            # the SDK's transport, auth, Azure routing and status errors; the body as it is
+            # (plain JSON already), and the answer read here without building typed models
+            raw = await client.post("/chat/completions", body={"model": model, **params},
+                                    cast_to=_http_response_type())
+            content_type = raw.headers.get("content-type", "*")
+            if not content_type.split(";")[0].endswith("json"):
+                raise CallError(f"malformed response: content type {content_type!r}, not JSON: "
+                                f"{raw.text[:200]!r}", retryable=True)
+            completion = json.loads(raw.content)
+        if not isinstance(completion, dict) or not completion.get("choices"):
             raise CallError("malformed response: empty choices", retryable=True)
-        response = normalise(completion)
+        response = normalise_json(completion)
         response["rate_limit"] = CallError.rate_limit_hint(raw.headers)
         return response
 

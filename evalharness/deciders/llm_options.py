@@ -45,8 +45,8 @@ class LlmDeciderConfig(DeciderOptions):
     api_version: str | None = None
     """API version, for Azure OpenAI."""
     client: Literal["auto", "openai", "litellm"] = "auto"
-    """``auto`` calls OpenAI-compatible endpoints through the openai SDK directly (less CPU per
-    request) and every other provider through litellm."""
+    """``auto`` calls OpenAI-compatible endpoints directly (a JSON POST over aiohttp; Azure through
+    the openai SDK), with less CPU per request, and every other provider through litellm."""
     structured_output: Literal["auto", "json_schema", "json_object", "text"] = "auto"
     """How the model is asked to answer: a JSON schema, a JSON object (with the schema, as llama.cpp
     server accepts), or plain text parsed strictly. ``auto``: json_schema where litellm's model map

@@ -149,6 +149,10 @@ class ModelDecider(Decider):
               attempts: int) -> Decision:
         """The decision a response means."""
 
+    async def aclose(self) -> None:
+        """Close what :meth:`call` opened on the running event loop (connection pools); called
+        once the calls of a run, or of :meth:`decide`, are done."""
+
     def decide(self, requests: Sequence[DecisionRequest]) -> Iterator[Decision]:
         """Decide with the same retries, timeouts and rate limits as a run, without the response
         cache (for notebooks; runs go through :mod:`evalharness.execution.runner`)."""
@@ -156,8 +160,11 @@ class ModelDecider(Decider):
         async def every() -> list[Decision]:
             limiter = AdaptiveLimiter(self.concurrency)
             redactor = Redactor.for_deciders([self])
-            outcomes = await asyncio.gather(*(
-                call_model(self, r, self.payload(r), limiter, redactor) for r in requests))
+            try:
+                outcomes = await asyncio.gather(*(
+                    call_model(self, r, self.payload(r), limiter, redactor) for r in requests))
+            finally:
+                await self.aclose()
             return [outcome.decision for outcome in outcomes]
 
         yield from run_coroutine(every())

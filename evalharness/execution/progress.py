@@ -71,6 +71,8 @@ class LogProgress(Progress):
 class BarProgress(Progress):
     """A rich progress bar with rate, ETA, errors and cost so far."""
 
+    EVERY_S = 0.1
+
     def __init__(self, total: int) -> None:
         super().__init__(total)
         from rich.progress import (BarColumn, MofNCompleteColumn, TextColumn,
@@ -83,15 +85,28 @@ class BarProgress(Progress):
             TextColumn("{task.fields[extra]}"), transient=False,
         )
         self._task = self._bar.add_task("deciding", total=total, rate="", extra="")
+        self._shown = 0.0
+        self._label = ""
         self._bar.start()
 
     def show(self, label: str) -> None:
+        """Redraw at most every ``EVERY_S`` (a rich update per decision costs more than a cached
+        decision itself); the last state is drawn on close."""
+        self._label = label
+        now = time.monotonic()
+        if now - self._shown < self.EVERY_S and self.done != self.total:
+            return
+        self._shown = now
+        self._draw(label)
+
+    def _draw(self, label: str) -> None:
         self._bar.update(
             self._task, completed=self.done, description=label or "deciding",
             rate=f"{self.rate():.1f}/s", extra=f"errors {self.errors}  ${self.cost:.4f}",
         )
 
     def close(self) -> None:
+        self._draw(self._label)
         self._bar.stop()
 
 

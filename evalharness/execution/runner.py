@@ -22,6 +22,7 @@ and the provider's message, keys redacted. What finished is on disk; ``--resume`
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
@@ -262,6 +263,10 @@ async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | 
             for u in work
         ))
     finally:
+        if cache is not None:
+            cache.flush()  # the decisions are written; now their buffered responses
+        for unit in work:
+            await unit.decider.aclose()  # type: ignore[attr-defined]
         stats.endpoints = {endpoint: lim.stats() for endpoint, lim in limiters.items()}
 
 
@@ -271,10 +276,11 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     decider = unit.decider
     assert isinstance(decider, ModelDecider)
     pending: list[tuple[DecisionRequest, dict[str, Any], str]] = []
-    for request in unit.requests:
-        payload = decider.payload(request)
-        key = cache_key(payload, epoch)
-        hit = cache.get(key) if cache is not None else None
+    asked = [(request, payload, cache_key(payload, epoch))
+             for request in unit.requests for payload in (decider.payload(request),)]
+    hits = cache.get_many([key for _, _, key in asked]) if cache is not None else {}
+    for request, payload, key in asked:
+        hit = hits.get(key)
         decision = _parse_cached(decider, request, hit) if hit is not None else None
         if decision is not None:
             writer.write(decision, decider)
@@ -310,11 +316,11 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
 
 
 def _parse_cached(decider: ModelDecider, request: DecisionRequest,
-                  response: dict[str, Any]) -> Decision | None:
-    """The decision a cached response means, or None (ask the model again) when the entry cannot be
-    read, e.g. it was written by an older version."""
+                  response: str) -> Decision | None:
+    """The decision a cached response (its JSON text) means, or None (ask the model again) when
+    the entry cannot be read, e.g. it was written by an older version."""
     try:
-        return decider.parse(request, response, cached=True, attempts=0)
+        return decider.parse(request, json.loads(response), cached=True, attempts=0)
     except Exception:
         return None
 
