@@ -46,7 +46,8 @@ class OpenAiHttp:
             # the caller's asyncio.timeout bounds each attempt; this is a backstop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s + 5))
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s + 5),
+                trust_env=True)  # HTTP(S)_PROXY / NO_PROXY, as the SDK's httpx honours them
             self._loop = loop
         return self._session
 
