@@ -8,7 +8,7 @@ RSS (``wait4``'s ru_maxrss) are measured per process. ``--base DIR`` runs the sa
 ``PYTHONPATH=DIR`` as well (e.g. the branch's starting commit via ``git archive``), side by side
 in the same script run, alternating which goes first.
 
-    .venv/bin/python bench/scale.py                       # 100k decisions, ~3-5 minutes
+    .venv/bin/python bench/scale.py                       # 30k decisions, ~2 minutes (5 with --base)
     .venv/bin/python bench/scale.py --decisions 1000000
     .venv/bin/python bench/scale.py --growth              # item 6: 10k/100k/1M x 1/3/10 policies
 """
@@ -228,8 +228,8 @@ def growth(work: Path, timeout: float, sizes: list[int], policies: list[int]) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--decisions", type=int, default=100_000,
-                    help="decisions = items x 5 deciders x 3 policies (default 100,000)")
+    ap.add_argument("--decisions", type=int, default=30_000,
+                    help="decisions = items x 5 deciders x 3 policies (default 30,000: about 2 minutes, 5 with --base)")
     ap.add_argument("--base", help="a code tree (e.g. the branch's base via git archive) to "
                                    "measure side by side, as PYTHONPATH")
     ap.add_argument("--growth", action="store_true", help="item 6: sizes x policy counts")
