@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -112,20 +113,42 @@ class RunDir:
                                   fix="the file was edited or corrupted; restore it or rerun") from None
 
     def read_decisions(self) -> list[Decision]:
-        """Every decision, first occurrence of each (item, policy, decider) kept."""
+        """Every decision, first occurrence of each (item, policy, decider) kept.
+
+        Each line is parsed and validated in one step (``model_validate_json``: no intermediate
+        dict), with the cyclic garbage collector paused while the list is built (a million new
+        objects otherwise trigger collections that walk all of them again and again)."""
         path = self.file(DECISIONS)
+        if not path.exists():
+            return []
+        with open(path, "rb") as fh:
+            lines = fh.readlines()
         seen: set[tuple[str, str, str]] = set()
         decisions = []
-        for line_no, row in self._rows(path):
-            try:
-                decision = Decision.model_validate(row)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise RunDirError(err["msg"], file=str(path), line=line_no,
-                                  field=".".join(map(str, err["loc"]))) from None
-            if decision.key not in seen:
-                seen.add(decision.key)
-                decisions.append(decision)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for line_no, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    decision = Decision.model_validate_json(line)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    if err["type"] == "json_invalid":
+                        if line_no == len(lines) and not line.endswith(b"\n"):
+                            break  # torn last line from a killed run: that decision was not finished
+                        raise RunDirError("not valid JSON", file=str(path), line=line_no,
+                                          fix="the file was edited or corrupted; restore it or "
+                                              "rerun") from None
+                    raise RunDirError(err["msg"], file=str(path), line=line_no,
+                                      field=".".join(map(str, err["loc"]))) from None
+                if decision.key not in seen:
+                    seen.add(decision.key)
+                    decisions.append(decision)
+        finally:
+            if was_enabled:
+                gc.enable()
         return decisions
 
     def open_decisions(self) -> DecisionLog:

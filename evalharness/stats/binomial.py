@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special, stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 __all__ = ["clopper_pearson", "lower_bound", "lower_bounds", "newcombe_difference", "p_greater",
@@ -77,11 +77,15 @@ def p_less(k: int, n: int, target: float) -> float:
 
 def lower_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> NDArray[np.float64]:
     """:func:`lower_bound` for arrays of counts (the Beta quantile that defines it), for searches
-    over many thresholds; 0.0 where ``k == 0`` or ``n == 0``."""
+    over many thresholds; 0.0 where ``k == 0`` or ``n == 0``.
+
+    The quantile is ``scipy.special.betaincinv(k, n - k + 1, 1 - confidence)``, the function
+    ``scipy.stats.beta.ppf`` evaluates (same values) without its argument checks and broadcasting
+    machinery, which cost ~0.3 ms a call: a routing search makes thousands of calls."""
     k_arr = np.asarray(k, dtype=np.float64)
     n_arr = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        out = stats.beta.ppf(1 - confidence, k_arr, n_arr - k_arr + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = special.betaincinv(k_arr, n_arr - k_arr + 1, 1 - confidence)
     return np.where((k_arr > 0) & (n_arr > 0), np.nan_to_num(out), 0.0)
 
 
