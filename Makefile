@@ -11,7 +11,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: quickstart test install system-deps golden-sets clean
+.PHONY: quickstart test install system-deps golden-sets bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ system-deps:
 
 test: $(VENV)/.installed-dev,local system-deps
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (not part of `make test`): each prints markdown; paste the results into bench/RESULTS.md.
+# The peers (inspect_ai, promptfoo) are installed outside the project's venv by bench/setup_peers.sh.
+BENCHES := client_overhead bootstrap api_throughput peers embedded scale
+bench: $(VENV)/.installed-dev,local
+	bash bench/setup_peers.sh
+	@set -e; for b in $(BENCHES); do echo "### bench/$$b.py" >&2; $(BIN)/python bench/$$b.py; done
 
 golden-sets: $(VENV)/.installed-local
 	$(BIN)/python -m evalharness.importers
