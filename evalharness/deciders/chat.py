@@ -21,7 +21,8 @@ from ..inputs.policies import Policy
 from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
 from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
-from .model import CallError, ModelDecider, openai_call_errors
+from .model import CallError, ModelDecider, json_body, openai_call_errors
+from .openai_http import OpenAiHttp
 from .redaction import key_and_environment_secrets
 
 if TYPE_CHECKING:
@@ -219,8 +220,6 @@ class ChatLlm(ModelDecider):
 
     def _openai_client(self) -> Any:
         if self._client is None and provider_of(self.config.model) != "azure":
-            from .openai_http import OpenAiHttp
-
             self._client = OpenAiHttp(self.config.api_base, self._openai_key(), self.timeout_s)
         if self._client is None:
             import openai
@@ -312,27 +311,21 @@ class ChatLlm(ModelDecider):
     async def _call_openai(self, params: dict[str, Any]) -> dict[str, Any]:
         model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
         client = self._openai_client()
-        if not hasattr(client, "post"):  # aiohttp (see .openai_http); raises CallError itself
-            completion, headers = await client.create({"model": model, **params})
-            if not isinstance(completion, dict) or not completion.get("choices"):
-                raise CallError("malformed response: empty choices", retryable=True)
-            response = normalise_json(completion)
-            response["rate_limit"] = CallError.rate_limit_hint(headers)
-            return response
-        with openai_call_errors():
-            # the SDK's transport, auth, Azure routing and status errors; the body as it is
-            # (plain JSON already), and the answer read here without building typed models
-            raw = await client.post("/chat/completions", body={"model": model, **params},
-                                    cast_to=_http_response_type())
-            content_type = raw.headers.get("content-type", "*")
-            if not content_type.split(";")[0].endswith("json"):
-                raise CallError(f"malformed response: content type {content_type!r}, not JSON: "
-                                f"{raw.text[:200]!r}", retryable=True)
-            completion = json.loads(raw.content)
+        body = {"model": model, **params}
+        if isinstance(client, OpenAiHttp):  # raises CallError itself
+            completion, headers = await client.create(body)
+        else:
+            with openai_call_errors():
+                # the SDK's transport, auth, Azure routing and status errors; the body as it is
+                # (plain JSON already), and the answer read here without building typed models
+                raw = await client.post("/chat/completions", body=body,
+                                        cast_to=_http_response_type())
+                headers = raw.headers
+                completion = json_body(headers.get("content-type", "*"), raw.text)
         if not isinstance(completion, dict) or not completion.get("choices"):
             raise CallError("malformed response: empty choices", retryable=True)
         response = normalise_json(completion)
-        response["rate_limit"] = CallError.rate_limit_hint(raw.headers)
+        response["rate_limit"] = CallError.rate_limit_hint(headers)
         return response
 
     async def _call_litellm(self, params: dict[str, Any]) -> dict[str, Any]:

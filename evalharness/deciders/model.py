@@ -6,6 +6,7 @@ never sooner than the server's ``Retry-After``), and the endpoint's adaptive con
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -22,7 +23,8 @@ from .ratelimit import AdaptiveLimiter
 from .redaction import Redactor
 
 __all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "Tries", "call_model",
-           "call_with_retries", "connection_failure", "openai_call_errors"]
+           "call_with_retries", "connection_failure", "connection_reset", "json_body",
+           "openai_call_errors", "truncated_body"]
 
 
 FATAL_STATUS = frozenset({401, 403, 404})
@@ -85,18 +87,41 @@ def _duration_s(text: str) -> float:
     return total or 1.0
 
 
+def truncated_body(cause: BaseException) -> str:
+    """The error message of a response body cut short by the server."""
+    return ("truncated body: the connection closed before the whole response arrived "
+            f"({type(cause).__name__}: {cause})")
+
+
+def connection_reset(cause: BaseException) -> str:
+    """The error message of a connection the server closed without answering."""
+    return ("connection reset: the server closed the connection without a response "
+            f"({type(cause).__name__}: {cause})")
+
+
 def connection_failure(exc: BaseException) -> str:
     """Name what went wrong on the wire, from the transport error behind ``exc`` (the SDK's own
     message is only "Connection error."): a reset, a body cut short, or another connection error."""
     cause = exc.__cause__ or exc.__context__ or exc
-    detail = f"{type(cause).__name__}: {cause}"
     text = str(cause).lower()
     if "complete message body" in text or "incomplete" in text:
-        return f"truncated body: the connection closed before the whole response arrived ({detail})"
+        return truncated_body(cause)
     if isinstance(cause, ConnectionResetError) or "without sending a response" in text \
             or "reset" in text:
-        return f"connection reset: the server closed the connection without a response ({detail})"
-    return f"connection error: {detail}"
+        return connection_reset(cause)
+    return f"connection error: {type(cause).__name__}: {cause}"
+
+
+def json_body(content_type: str, text: str) -> Any:
+    """The parsed body of a successful answer; a retryable :class:`CallError` when it is not JSON
+    (by its content type, or because it does not parse)."""
+    if not content_type.split(";")[0].strip().endswith("json"):
+        raise CallError(f"malformed response: content type {content_type!r}, not JSON: "
+                        f"{text[:200]!r}", retryable=True)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CallError(f"malformed JSON in the response: {exc}", retryable=True) from None
 
 
 @contextmanager

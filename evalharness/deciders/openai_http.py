@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any
 
-from .model import CallError
+from .model import CallError, connection_reset, json_body, truncated_body
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 
@@ -67,13 +67,12 @@ class OpenAiHttp:
                 content = await resp.read()
                 status, headers = resp.status, dict(resp.headers)
         except aiohttp.ClientPayloadError as exc:
-            raise CallError("truncated body: the connection closed before the whole response "
-                            f"arrived ({type(exc).__name__}: {exc})", retryable=True) from None
+            raise CallError(truncated_body(exc), retryable=True) from None
         except (aiohttp.ServerDisconnectedError, ConnectionResetError) as exc:
-            raise CallError(_reset(exc), retryable=True) from None
+            raise CallError(connection_reset(exc), retryable=True) from None
         except aiohttp.ClientOSError as exc:
             if isinstance(exc.__cause__, ConnectionResetError) or "reset" in str(exc).lower():
-                raise CallError(_reset(exc), retryable=True) from None
+                raise CallError(connection_reset(exc), retryable=True) from None
             raise CallError(f"connection error: {type(exc).__name__}: {exc}",
                             retryable=True) from None
         except aiohttp.ClientError as exc:
@@ -89,16 +88,4 @@ class OpenAiHttp:
                 shown = shown["error"]
             raise CallError.from_status(status, f"Error code: {status} - {shown}", headers)
         content_type = headers.get("Content-Type", headers.get("content-type", "*"))
-        if not content_type.split(";")[0].strip().endswith("json"):
-            raise CallError(f"malformed response: content type {content_type!r}, not JSON: "
-                            f"{text[:200]!r}", retryable=True)
-        try:
-            completion = json.loads(text)
-        except ValueError as exc:
-            raise CallError(f"malformed JSON in the response: {exc}", retryable=True) from None
-        return completion, headers
-
-
-def _reset(exc: BaseException) -> str:
-    return ("connection reset: the server closed the connection without a response "
-            f"({type(exc).__name__}: {exc})")
+        return json_body(content_type, text), headers
