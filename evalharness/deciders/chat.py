@@ -80,20 +80,8 @@ def _usage(raw: Any) -> dict[str, int]:
     }
 
 
-def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
-    logprobs = getattr(choice, "logprobs", None)
-    content = getattr(logprobs, "content", None) if logprobs is not None else None
-    if not content:
-        return None
-    return [
-        {"token": t.token, "logprob": float(t.logprob),
-         "top": [[alt.token, float(alt.logprob)] for alt in (t.top_logprobs or [])]}
-        for t in content[:MAX_LOGPROB_TOKENS]
-    ]
-
-
 def _logprobs_of(choice: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """:func:`_logprobs` of a choice as parsed JSON."""
+    """The first ``MAX_LOGPROB_TOKENS`` tokens' logprobs and top alternatives of a choice."""
     content = (choice.get("logprobs") or {}).get("content")
     if not content:
         return None
@@ -105,8 +93,9 @@ def _logprobs_of(choice: Mapping[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def normalise_json(completion: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`normalise` of a chat completion as parsed JSON (the openai path reads the body
-    itself: the SDK's typed request transform and response models cost ~1 ms per call)."""
+    """The parts of a chat completion (as parsed JSON, or a litellm response dumped to one) that
+    decisions are made from (the openai path reads the body itself: the SDK's typed request
+    transform and response models cost ~1 ms per call)."""
     choice = completion["choices"][0]
     message = choice.get("message") or {}
     return {
@@ -116,20 +105,6 @@ def normalise_json(completion: Mapping[str, Any]) -> dict[str, Any]:
         "logprobs": _logprobs_of(choice),
         "usage": _usage(completion.get("usage")),
         "model": completion.get("model"),
-    }
-
-
-def normalise(completion: Any) -> dict[str, Any]:
-    """The parts of a chat completion (openai or litellm object) that decisions are made from."""
-    choice = completion.choices[0]
-    message = choice.message
-    return {
-        "text": message.content or "",
-        "refusal": getattr(message, "refusal", None),
-        "finish_reason": choice.finish_reason,
-        "logprobs": _logprobs(choice),
-        "usage": _usage(completion.usage),
-        "model": getattr(completion, "model", None),
     }
 
 
@@ -356,7 +331,7 @@ class ChatLlm(ModelDecider):
             raise CallError(f"malformed response: {exc}", retryable=True) from None
         if not getattr(completion, "choices", None):
             raise CallError("malformed response: empty choices", retryable=True)
-        return normalise(completion)
+        return normalise_json(completion.model_dump())
 
     def parse(self, request: DecisionRequest, response: dict[str, Any], *, cached: bool,
               attempts: int) -> Decision:
