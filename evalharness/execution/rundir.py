@@ -18,9 +18,9 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..records.errors import RunDirError
 from ..records import Decision, GoldenItem, Manifest, MetricsFile
@@ -89,60 +89,19 @@ class RunDir:
         write_atomic(self.file(ITEMS), lines)
 
     def read_items(self) -> dict[str, GoldenItem]:
-        items: dict[str, GoldenItem] = {}
-        for _, row in self._rows(self.file(ITEMS)):
-            item = GoldenItem.model_validate(row)
-            items[item.id] = item
-        return items
+        return {item.id: item for _, item in _records(self.file(ITEMS), GoldenItem)}
 
     # decisions ------------------------------------------------------------------------------------
-    def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.readlines()
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError:
-                if line_no == len(lines) and not line.endswith("\n"):
-                    return  # torn last line from a killed run: that decision was not finished
-                raise RunDirError("not valid JSON", file=str(path), line=line_no,
-                                  fix="the file was edited or corrupted; restore it or rerun") from None
-
     def read_decisions(self) -> list[Decision]:
-        """Every decision, first occurrence of each (item, policy, decider) kept.
-
-        Each line is parsed and validated in one step (``model_validate_json``: no intermediate
-        dict), with the cyclic garbage collector paused while the list is built (a million new
-        objects otherwise trigger collections that walk all of them again and again)."""
-        path = self.file(DECISIONS)
-        if not path.exists():
-            return []
-        with open(path, "rb") as fh:
-            lines = fh.readlines()
+        """Every decision, first occurrence of each (item, policy, decider) kept, with the cyclic
+        garbage collector paused while the list is built (a million new objects otherwise
+        trigger collections that walk all of them again and again)."""
         seen: set[tuple[str, str, str]] = set()
         decisions = []
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            for line_no, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    decision = Decision.model_validate_json(line)
-                except ValidationError as exc:
-                    err = exc.errors()[0]
-                    if err["type"] == "json_invalid":
-                        if line_no == len(lines) and not line.endswith(b"\n"):
-                            break  # torn last line from a killed run: that decision was not finished
-                        raise RunDirError("not valid JSON", file=str(path), line=line_no,
-                                          fix="the file was edited or corrupted; restore it or "
-                                              "rerun") from None
-                    raise RunDirError(err["msg"], file=str(path), line=line_no,
-                                      field=".".join(map(str, err["loc"]))) from None
+            for _, decision in _records(self.file(DECISIONS), Decision):
                 if decision.key not in seen:
                     seen.add(decision.key)
                     decisions.append(decision)
@@ -216,6 +175,34 @@ class RunDir:
             raise RunDirError("no metrics.json", file=str(self.path),
                               fix="finish the run first (evalharness run CONFIG --resume)")
         return MetricsFile.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+_Record = TypeVar("_Record", bound=BaseModel)
+
+
+def _records(path: Path, model: type[_Record]) -> Iterator[tuple[int, _Record]]:
+    """Each line of a JSON-lines run file as ``model``, parsed and validated in one step
+    (``model_validate_json``: no intermediate dict); a torn last line (a killed run was writing
+    it: that record was not finished) is skipped, any other bad line is a :class:`RunDirError`
+    naming it."""
+    if not path.exists():
+        return
+    with open(path, "rb") as fh:
+        lines = fh.readlines()
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, model.model_validate_json(line)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            if err["type"] != "json_invalid":
+                raise RunDirError(err["msg"], file=str(path), line=line_no,
+                                  field=".".join(map(str, err["loc"]))) from None
+            if line_no == len(lines) and not line.endswith(b"\n"):
+                return
+            raise RunDirError("not valid JSON", file=str(path), line=line_no,
+                              fix="the file was edited or corrupted; restore it or rerun") from None
 
 
 class DecisionLog:
