@@ -23,6 +23,7 @@ from evalharness.stats import agreement, binomial, bootstrap, classification, co
 from evalharness.stats.agreement import alpha_bootstrap, krippendorff_alpha
 from evalharness.stats.binomial import newcombe_difference, wilson
 from evalharness.stats.bootstrap import bootstrap_distribution, bootstrap_interval, percentile_bounds
+from evalharness.stats.poisson import item_weights
 from evalharness.stats.classification import cohen_kappa, confusion_matrix
 from evalharness.stats.coded import encode, rate_statistic
 from evalharness.stats.paired import mcnemar_p
@@ -201,21 +202,24 @@ def test_auc_and_ap_are_undefined_with_one_class():
 
 @pytest.mark.parametrize("seed, n, decimals", [(1, 40, 1), (2, 300, 2), (3, 200, 12)])
 def test_score_bootstrap_equals_sklearn_on_every_resample(seed, n, decimals):
+    # each Poisson resample is the items with sample_weight = their weights in it; AUC and AP
+    # rank on the 1/1000 score grid (12 decimals: many scores share a level)
     y, s = _scores(seed, n, decimals)
-
-    def library(idx, axis=-1):
-        rows = idx.reshape(-1, idx.shape[-1])
-        out = np.full((3, len(rows)), np.nan)
-        for r, i in enumerate(rows):
-            if y[i].any() and not y[i].all():
-                out[0, r] = skm.roc_auc_score(y[i], s[i])
-                out[1, r] = skm.average_precision_score(y[i], s[i])
-            out[2, r] = expected_calibration_error(y[i], s[i])  # no library has ECE: the point
-        return out                                                # function, checked by hand below
-
-    low, high = percentile_bounds(bootstrap_distribution(library, np.arange(n), n_resamples=200,
-                                                         seed=seed))
-    got = score_bootstrap(y, s, n_resamples=200, seed=seed)
+    w = item_weights([f"item-{i}" for i in range(n)], n_resamples=200, seed=seed)
+    grid = ranking._bins(s, ranking.SCORE_LEVELS) / ranking.SCORE_LEVELS
+    bins = ranking._bins(s, 10)
+    ref = np.full((3, w.shape[1]), np.nan)
+    for b, sw in enumerate(w.T.astype(float)):
+        drawn = sw > 0
+        if y[drawn].any() and not y[drawn].all():
+            ref[0, b] = skm.roc_auc_score(y, grid, sample_weight=sw)
+            ref[1, b] = skm.average_precision_score(y, grid, sample_weight=sw)
+        # no library has ECE: the weighted form of the point function (checked by hand below)
+        gap = np.bincount(bins, weights=sw * y, minlength=10) - np.bincount(bins, weights=sw * s,
+                                                                          minlength=10)
+        ref[2, b] = np.abs(gap).sum() / sw.sum()
+    low, high = np.nanpercentile(ref, [2.5, 97.5], axis=1)
+    got = score_bootstrap(y, s, w, np.arange(n))
     for k, name in enumerate(("roc_auc", "average_precision", "ece")):
         assert got[name] == pytest.approx((low[k], high[k]), abs=1e-9), name
 

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..records import HUMAN_TIER, Decision, Difference, Interval, MetricRow
-from ..stats.bootstrap import bootstrap_interval
+from ..stats.bootstrap import percentile_bounds
 from ..stats.multiplicity import holm
 from ..stats.paired import mcnemar_p
+from ..stats.poisson import ItemWeights, weighted_counts
 from .rows import prediction
 
 __all__ = ["ALPHA", "Cell", "add_differences", "comparison_gold", "paired_difference"]
@@ -48,14 +49,15 @@ def _correct(d: Decision, gold: str) -> bool:
 
 def paired_difference(
     decisions: Sequence[Decision], reference: Sequence[Decision], reference_name: str,
-    *, seed: int = 0,
+    *, seed: int = 0, weights: ItemWeights | None = None,
 ) -> Difference | None:
     """Accuracy of ``decisions`` minus that of ``reference`` on the same items, against the same
     gold (:func:`comparison_gold`).
 
     Items one side lacks, or where no gold fits both, are left out of this comparison only and
-    counted in ``n_left_out``. The interval is a percentile bootstrap over the paired items (the
-    same resampled items for both sides); the p-value is the exact McNemar test on the items only
+    counted in ``n_left_out``. The interval is a Poisson bootstrap over the paired items (each
+    item's weight is the same for both sides: the resamples of ``weights``, else drawn for these
+    items with ``seed``); the p-value is the exact McNemar test on the items only
     one of them got right. None when no item is left to compare.
     """
     mine = {d.item_id: d for d in decisions}
@@ -67,8 +69,11 @@ def paired_difference(
         return None
     a = np.array([_correct(mine[i], golds[i]) for i in common], dtype=bool)  # type: ignore[arg-type]
     b = np.array([_correct(theirs[i], golds[i]) for i in common], dtype=bool)  # type: ignore[arg-type]
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    low, high = bootstrap_interval(lambda x, axis: x.mean(axis=axis), diff, seed=seed)
+    diff = a.astype(np.intp) - b.astype(np.intp)
+    weights = weights or ItemWeights(common, seed=seed)
+    counts = weighted_counts(weights.weights, weights.rows(common), diff + 1, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low, high = percentile_bounds((counts[:, 2] - counts[:, 0]) / counts.sum(axis=1))
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
     no_partner = sum(1 for i, d in mine.items() if d.gold is not None and i not in theirs)
     no_gold = sum(1 for i in both if golds[i] is None and mine[i].gold is not None)
@@ -79,7 +84,7 @@ def paired_difference(
     return Difference(
         reference=reference_name,
         n=len(common),
-        difference=Interval(value=float(diff.mean()), low=low, high=high,
+        difference=Interval(value=float(diff.mean()), low=float(low), high=float(high),
                             method="paired-bootstrap"),
         p_value=p_value, p_holm=p_value,
         only_this_right=only_a,
@@ -120,8 +125,10 @@ def _best(rows: Sequence[MetricRow], found: Mapping[str, Sequence[Decision]]) ->
 def add_differences(
     rows: list[MetricRow],
     cells: Mapping[Cell, Mapping[str, Sequence[Decision]]],
+    weights: ItemWeights | None = None,
 ) -> None:
-    """Set ``accuracy_vs_best`` on every row but the best of its policy and slice."""
+    """Set ``accuracy_vs_best`` on every row but the best of its policy and slice (intervals
+    over the resamples of ``weights``)."""
     by_cell: dict[Cell, list[MetricRow]] = defaultdict(list)
     for r in rows:
         by_cell[(r.policy, r.slice.key if r.slice else None,
@@ -134,7 +141,7 @@ def add_differences(
         others = [r for r in cell_rows if r is not best]
         for r in others:
             r.accuracy_vs_best = paired_difference(found[r.decider], found[best.decider],
-                                                   best.decider)
+                                                   best.decider, weights=weights)
         diffs = [r.accuracy_vs_best for r in others if r.accuracy_vs_best is not None]
         reject, adjusted = holm([1.0 if d.p_value is None else d.p_value for d in diffs], ALPHA)
         for d, rej, adj in zip(diffs, reject, adjusted):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey, slice_values
 from ..records.targets import PolicyPrevalence, SamplingDesign
+from ..stats.poisson import ItemWeights
 from .best import Cell, add_differences
 from .humans import human_agreement
 from .rows import Production, metric_row
@@ -79,6 +80,7 @@ def _build_metrics(
     cells: dict[Cell, dict[str, list[Decision]]] = defaultdict(dict)
     policy_rank = {p: i for i, p in enumerate(policy_labels)}
     decider_rank = {name: i for i, name in enumerate(decider_order)}
+    weights = ItemWeights([d.item_id for group in groups.values() for d in group])
     seen = {key: i for i, key in enumerate(groups)}
     ordered = sorted(groups, key=lambda k: (policy_rank.get(k[0], len(policy_rank)),
                                             decider_rank.get(k[1], len(decider_rank)), seen[k]))
@@ -87,7 +89,7 @@ def _build_metrics(
         labels = policy_labels[policy]
         scored = violating.get(policy) if any(d.scores for d in group) else None
         viol, stated = violating.get(policy, ()), prevalence.get(policy)
-        rows.append(metric_row(group, labels, violating=scored,
+        rows.append(metric_row(group, labels, violating=scored, weights=weights,
                                production=_production(viol, stated, sampling)))
         cells[(policy, None, None)][decider] = group
         for key in slice_by:
@@ -98,10 +100,11 @@ def _build_metrics(
             for value in sorted(by_value):
                 sk = SliceKey(key=key, value=value)
                 rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored,
+                                       weights=weights,
                                        production=_production(viol, stated, sampling,
                                                               (key, value))))
                 cells[(policy, key, value)][decider] = by_value[value]
-    add_differences(rows, cells)
+    add_differences(rows, cells, weights)
     agreement = [
         human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)
         for (policy, name), group in sorted(

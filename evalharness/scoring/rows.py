@@ -17,9 +17,10 @@ import numpy as np
 
 from ..records import OUTCOMES_NOT_OK, Decision, Interval, MetricRow, ReliabilityBin, ScoreQuality, SliceKey
 from ..records.targets import SamplingDesign
-from ..stats.bootstrap import bootstrap_distribution, percentile_bounds
+from ..stats.bootstrap import percentile_bounds
 from ..stats.classification import cohen_kappa, confusion_matrix
-from ..stats.coded import encode, rate_statistic
+from ..stats.coded import encode
+from ..stats.poisson import ItemWeights, weighted_counts
 from ..stats.ranking import (
     average_precision,
     expected_calibration_error,
@@ -58,13 +59,15 @@ def p_violating(decision: Decision, violating: Sequence[str]) -> float | None:
 
 
 def score_quality(
-    graded: Sequence[Decision], violating: Sequence[str], *, seed: int = 0
+    graded: Sequence[Decision], violating: Sequence[str], *, seed: int = 0,
+    weights: ItemWeights | None = None,
 ) -> ScoreQuality:
     """ROC AUC, average precision, ECE and reliability bins of P(violating) vs gold violating.
 
     ``graded`` are decisions with a gold label. Those without a score (non-ok outcomes) are left
-    out and counted in ``n_unscored``. Intervals are percentile bootstraps over items (1000
-    resamples, resamples with one class only dropped; see :mod:`evalharness.stats.ranking`).
+    out and counted in ``n_unscored``. Intervals are Poisson bootstraps over items (the
+    resamples of ``weights``, else of the items' ids with ``seed``; resamples with one class only
+    dropped; see :func:`evalharness.stats.ranking.score_bootstrap`).
     """
     pairs = [(d.gold in violating, p) for d in graded
              if (p := p_violating(d, violating)) is not None]
@@ -74,7 +77,9 @@ def score_quality(
         auc = ap = ece = Interval(value=None, method="bootstrap")
         bins: list[ReliabilityBin] = []
     else:
-        bounds = score_bootstrap(y, s, n_bins=N_BINS, seed=seed)
+        scored = [d.item_id for d in graded if p_violating(d, violating) is not None]
+        weights = weights or ItemWeights(scored, seed=seed)
+        bounds = score_bootstrap(y, s, weights.weights, weights.rows(scored), n_bins=N_BINS)
         auc = from_bounds(roc_auc(y, s), bounds["roc_auc"], "bootstrap")
         ap = from_bounds(average_precision(y, s), bounds["average_precision"], "bootstrap")
         ece = from_bounds(expected_calibration_error(y, s, n_bins=N_BINS), bounds["ece"],
@@ -97,22 +102,21 @@ def _latency(latencies: Sequence[float], q: float) -> float | None:
 
 
 def _f1_bounds(codes: Sequence[int], n_labels: int, gold: np.ndarray, pred: np.ndarray,
-               seed: int) -> dict[int, tuple[float, float]]:
-    """Percentile bootstrap interval of each label's F1, all labels from one set of resamples.
-
-    Each label's interval used to be its own ``bootstrap_interval`` call with the same seed, i.e.
-    the same resamples drawn again per label; evaluating every label's F1 on one draw gives the
-    same distributions (and so the same bounds) for a fraction of the cost."""
+               weights: ItemWeights, rows: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Percentile interval of each label's F1 over the Poisson resamples of ``weights``: each
+    resample's confusion matrix is a sum of item weights per (gold, prediction) cell."""
     if not codes:
         return {}
     if len(gold) == 0:
         return {j: (math.nan, math.nan) for j in codes}
-    stats = [rate_statistic("f1", j, n_labels) for j in codes]
-
-    def statistic(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.stack([f(t, p, axis=axis) for f in stats])
-
-    low, high = percentile_bounds(bootstrap_distribution(statistic, gold, pred, seed=seed))
+    n_codes = n_labels + len(OUTCOMES_NOT_OK)
+    cells = weighted_counts(weights.weights, rows, gold * n_codes + pred, n_labels * n_codes)
+    cm = cells.reshape(-1, n_labels, n_codes)
+    f1 = []
+    for j in codes:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1.append(2 * cm[:, j, j] / (cm[:, :, j].sum(axis=1) + cm[:, j, :].sum(axis=1)))
+    low, high = percentile_bounds(np.stack(f1))
     return {j: (float(low[i]), float(high[i])) for i, j in enumerate(codes)}
 
 
@@ -124,11 +128,13 @@ def metric_row(
     seed: int = 0,
     violating: Sequence[str] | None = None,
     production: Production | None = None,
+    weights: ItemWeights | None = None,
 ) -> MetricRow:
     """All metrics of one decider on one policy over ``decisions``.
 
-    Accuracy, coverage, precision and recall carry Wilson intervals, F1 a percentile bootstrap
-    over items. With ``violating`` (the policy's violating labels), the row also gets
+    Accuracy, coverage, precision and recall carry Wilson intervals, F1 a Poisson bootstrap over
+    items (the resamples of ``weights``, shared by every row of a run; without it, drawn for
+    these items with ``seed``). With ``violating`` (the policy's violating labels), the row also gets
     ``score_quality``; with ``production`` (the violating labels and a prevalence or sampling
     design), its production rates.
     """
@@ -150,8 +156,9 @@ def metric_row(
         precision[label] = wilson(tp, predicted)
         recall[label] = wilson(tp, actual)
         f1_values[j] = 2 * tp / (predicted + actual) if n and (predicted or actual) else None
+    weights = weights or ItemWeights([d.item_id for d in decisions], seed=seed)
     f1_bounds = _f1_bounds([j for j, v in f1_values.items() if v is not None], len(labels),
-                           gold_codes, pred_codes, seed)
+                           gold_codes, pred_codes, weights, weights.rows([d.item_id for d in graded]))
     f1 = {label: from_bounds(f1_values[j], f1_bounds.get(j, (None, None)),  # type: ignore[arg-type]
                              "bootstrap") for j, label in enumerate(labels)}
     cost = sum(d.cost_usd for d in decisions)
@@ -177,7 +184,7 @@ def metric_row(
         cost_per_correct_usd=cost / correct if correct else None,
         latency_p50_s=_latency(latencies, 50),
         latency_p95_s=_latency(latencies, 95),
-        score_quality=score_quality(graded, violating, seed=seed) if violating else None,
+        score_quality=score_quality(graded, violating, weights=weights) if violating else None,
         production=production_rates(graded, labels, production[0], production[1],
                                     sampling=production[2]) if production and n else None,
     )

@@ -20,12 +20,15 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .binomial import wilson
-from .bootstrap import bootstrap_distribution, percentile_bounds, resample_weights
+from .bootstrap import percentile_bounds
+from .poisson import weighted_counts
 
-__all__ = ["average_precision", "expected_calibration_error", "reliability_bins", "roc_auc",
+__all__ = ["SCORE_LEVELS", "average_precision", "expected_calibration_error", "reliability_bins", "roc_auc",
            "score_bootstrap"]
 
 Bounds = tuple[float, float]
+SCORE_LEVELS = 1000
+"""Levels of the score grid the AUC and AP resamples rank on."""
 
 
 def _both_classes(y: NDArray[np.bool_]) -> bool:
@@ -108,18 +111,6 @@ def expected_calibration_error(y_true: ArrayLike, probs: ArrayLike, *, n_bins: i
     return float(np.sum(n[used] / y.size * (gap[used] / n[used])))
 
 
-def _weighted_curves(w: NDArray[np.float64], y: NDArray[np.bool_], s: NDArray[np.float64]
-                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Weighted cumulative true and false positives per resample at each distinct score,
-    highest score first (ties form one step, as in sklearn's curves)."""
-    order = np.argsort(s, kind="mergesort")[::-1]
-    starts = np.r_[0, np.flatnonzero(np.diff(s[order])) + 1]
-    ws = w[:, order]
-    tps = np.cumsum(np.add.reduceat(ws * y[order], starts, axis=1), axis=1)
-    fps = np.cumsum(np.add.reduceat(ws * ~y[order], starts, axis=1), axis=1)
-    return tps, fps
-
-
 def _auc_ap(tps: NDArray[np.float64], fps: NDArray[np.float64]
             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     pos, neg = tps[:, -1:], fps[:, -1:]
@@ -134,30 +125,37 @@ def _auc_ap(tps: NDArray[np.float64], fps: NDArray[np.float64]
     return np.where(ok, auc, np.nan), np.where(ok, np.maximum(ap, 0.0), np.nan)
 
 
-def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], *, n_bins: int = 10,
-                    n_resamples: int = 1000, seed: int | None = 0,
-                    confidence: float = 0.95) -> dict[str, Bounds]:
-    """Percentile intervals of ROC AUC, average precision and ECE from one set of resamples
-    (:func:`~evalharness.stats.bootstrap.bootstrap_distribution` over item indices). Resamples
-    with one class are dropped for AUC and AP; ``(nan, nan)`` when none is left."""
+def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], weights: NDArray[np.uint8],
+                    rows: ArrayLike, *, n_bins: int = 10, confidence: float = 0.95
+                    ) -> dict[str, Bounds]:
+    """Percentile intervals of ROC AUC, average precision and ECE over Poisson bootstrap
+    resamples: item ``i``'s weight in resample ``b`` is ``weights[rows[i], b]``
+    (:mod:`evalharness.stats.poisson`).
+
+    Each resample's AUC and AP are scikit-learn's with ``sample_weight`` set to its weights, on
+    the scores rounded down to a grid of :data:`SCORE_LEVELS` levels (``k / 1000``): items
+    closer than that tie. The grid turns a resample's ranking into a histogram of positives
+    and negatives per level, so every resample costs one sparse product and shards' histograms
+    add up; the point estimates (:func:`roc_auc`, :func:`average_precision`) use the exact
+    scores. Resamples with one class are dropped for AUC and AP; ``(nan, nan)`` when none is
+    left."""
     y = np.asarray(y_true, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
-    n = y.size
     names = ("roc_auc", "average_precision", "ece")
-    if n == 0:
+    if y.size == 0:
         return {k: (np.nan, np.nan) for k in names}
-    onehot = np.zeros((n, n_bins))
-    onehot[np.arange(n), _bins(s, n_bins)] = 1.0
-    positives, confidence_sums = onehot * y[:, None], onehot * s[:, None]
-
-    def statistic(idx: NDArray[np.intp], axis: int = -1) -> NDArray[np.float64]:
-        w = resample_weights(idx, n)
-        auc, ap = _auc_ap(*_weighted_curves(w, y, s))
-        ece = np.abs(w @ positives - w @ confidence_sums).sum(axis=1) / n
-        return np.stack([auc, ap, ece]).reshape(3, *idx.shape[:-1])
-
+    g, b = SCORE_LEVELS, _bins(s, n_bins)
+    codes = np.stack([_bins(s, g) * 2 + y, 2 * g + b * 2 + y, 2 * g + 2 * n_bins + b], axis=1)
+    values = np.stack([np.ones_like(s), np.ones_like(s), s], axis=1)
+    sums = weighted_counts(weights, rows, codes, 2 * g + 3 * n_bins, values)
+    present = np.unique(codes[:, 0] // 2)[::-1]  # levels this set uses, highest first
+    tps = np.cumsum(sums[:, 2 * present + 1], axis=1)
+    fps = np.cumsum(sums[:, 2 * present], axis=1)
+    per_bin = sums[:, 2 * g:2 * g + 2 * n_bins]
+    conf = sums[:, 2 * g + 2 * n_bins:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        dist = bootstrap_distribution(statistic, np.arange(n), n_resamples=n_resamples, seed=seed)
-    low, high = percentile_bounds(dist, confidence)
+        auc, ap = _auc_ap(tps, fps)
+        ece = np.abs(per_bin[:, 1::2] - conf).sum(axis=1) / per_bin.sum(axis=1)
+    low, high = percentile_bounds(np.stack([auc, ap, ece]), confidence)
     return {k: (float(low[i]), float(high[i])) for i, k in enumerate(names)}
