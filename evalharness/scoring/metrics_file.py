@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey, slice_values
+from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey
 from ..records.targets import PolicyPrevalence, SamplingDesign
 from ..stats.poisson import ItemWeights
 from .best import Cell, add_differences
 from .humans import human_agreement
-from .rows import Production, metric_row
+from .columns import RowArrays
+from .rows import Production, metric_row_of
 
 __all__ = ["build_metrics"]
 
@@ -77,7 +78,7 @@ def _build_metrics(
             groups[(d.policy, d.decider)].append(d)
     rows: list[MetricRow] = []
     # (policy, slice) -> decider -> its decisions in that slice, for paired differences
-    cells: dict[Cell, dict[str, list[Decision]]] = defaultdict(dict)
+    cells: dict[Cell, dict[str, RowArrays]] = defaultdict(dict)
     policy_rank = {p: i for i, p in enumerate(policy_labels)}
     decider_rank = {name: i for i, name in enumerate(decider_order)}
     weights = ItemWeights([d.item_id for group in groups.values() for d in group])
@@ -86,24 +87,20 @@ def _build_metrics(
                                             decider_rank.get(k[1], len(decider_rank)), seen[k]))
     for policy, decider in ordered:
         group = groups[(policy, decider)]
-        labels = policy_labels[policy]
         scored = violating.get(policy) if any(d.scores for d in group) else None
         viol, stated = violating.get(policy, ()), prevalence.get(policy)
-        rows.append(metric_row(group, labels, violating=scored, weights=weights,
-                               production=_production(viol, stated, sampling)))
-        cells[(policy, None, None)][decider] = group
+        arrays = RowArrays.of(group, policy_labels[policy], weights, scored)
+        rows.append(metric_row_of(arrays, violating=scored, weights=weights,
+                                  production=_production(viol, stated, sampling)))
+        cells[(policy, None, None)][decider] = arrays
         for key in slice_by:
-            by_value: dict[str, list[Decision]] = defaultdict(list)
-            for d in group:
-                for value in slice_values(d.meta, key):
-                    by_value[value].append(d)
-            for value in sorted(by_value):
-                sk = SliceKey(key=key, value=value)
-                rows.append(metric_row(by_value[value], labels, slice_key=sk, violating=scored,
-                                       weights=weights,
-                                       production=_production(viol, stated, sampling,
-                                                              (key, value))))
-                cells[(policy, key, value)][decider] = by_value[value]
+            for value, idx in arrays.slices(key).items():
+                part = arrays.take(idx)
+                rows.append(metric_row_of(part, slice_key=SliceKey(key=key, value=value),
+                                          violating=scored, weights=weights,
+                                          production=_production(viol, stated, sampling,
+                                                                 (key, value))))
+                cells[(policy, key, value)][decider] = part
     add_differences(rows, cells, weights)
     agreement = [
         human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)

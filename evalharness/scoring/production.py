@@ -23,7 +23,7 @@ from ..stats.sampling import Design, WeightedRate
 from ..stats.strata import OTHER, VIOLATING, Prevalence, StratifiedRate, weighted_share
 from ..records.targets import PolicyPrevalence, Prevalences, SamplingDesign
 
-__all__ = ["label_precision", "label_recall", "production_rates", "run_prevalence",
+__all__ = ["coded_production_rates", "label_precision", "label_recall", "production_rates", "run_prevalence",
            "run_sampling", "violating_precision"]
 
 Rate = StratifiedRate | WeightedRate
@@ -134,11 +134,25 @@ def production_rates(decisions: Sequence[Decision], labels: Sequence[str],
     gold = encode([str(d.gold) for d in graded], labels)
     pred = encode([d.label if d.outcome == "ok" and d.label in labels  # an off-label answer
                    else d.outcome if d.outcome != "ok" else "invalid" for d in graded], labels)
+    strata = [d.meta.get(sampling.stratum) for d in graded] if sampling is not None else None
+    return coded_production_rates(gold, pred, labels, violating, prevalence, sampling=sampling,
+                                  strata=strata, confidence=confidence)
+
+
+def coded_production_rates(gold: NDArray[np.intp], pred: NDArray[np.intp], labels: Sequence[str],
+                           violating: Sequence[str], prevalence: float | None = None, *,
+                           sampling: SamplingDesign | None = None,
+                           strata: Sequence[object] | None = None,
+                           confidence: float = 0.95) -> ProductionRates:
+    """:func:`production_rates` of graded decisions' integer codes (an off-label answer coded
+    ``invalid``); under ``sampling``, ``strata`` holds each item's value of the design's
+    stratum field."""
     viol_codes = encode(list(violating), labels).tolist()
     viol = _strata(gold, viol_codes)
     called = np.isin(pred, viol_codes)
     if sampling is not None:
-        return _sampled_rates(graded, gold, pred, labels, viol_codes, sampling, confidence)
+        assert strata is not None
+        return _sampled_rates(strata, gold, pred, labels, viol_codes, sampling, confidence)
     assert prevalence is not None
     w = Prevalence(prevalence)
     caught = StratifiedRate.within(int((called & viol).sum()), int(viol.sum()))
@@ -155,10 +169,10 @@ def production_rates(decisions: Sequence[Decision], labels: Sequence[str],
     )
 
 
-def _sampled_rates(graded: Sequence[Decision], gold: NDArray[np.intp], pred: NDArray[np.intp],
+def _sampled_rates(strata: Sequence[object], gold: NDArray[np.intp], pred: NDArray[np.intp],
                    labels: Sequence[str], viol_codes: list[int], sampling: SamplingDesign,
                    confidence: float) -> ProductionRates:
-    design = Design.of([d.meta.get(sampling.stratum) for d in graded], sampling.population_shares)
+    design = Design.of(strata, sampling.population_shares)  # type: ignore[arg-type]
     viol = _strata(gold, viol_codes)
     called = np.isin(pred, viol_codes)
     every = np.ones(gold.size, dtype=bool)

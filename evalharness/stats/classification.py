@@ -19,8 +19,9 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 
 from ..records.kinds import OUTCOMES_NOT_OK
+from .coded import encode
 
-__all__ = ["cohen_kappa", "confusion_matrix"]
+__all__ = ["coded_confusion_matrix", "coded_kappa", "cohen_kappa", "confusion_matrix"]
 
 
 def _check(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> None:
@@ -48,11 +49,17 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], *,
     [[1, 1, 0, 0, 0], [0, 1, 0, 1, 0]]
     """
     _check(y_true, y_pred, labels)
-    columns = [*labels, *OUTCOMES_NOT_OK]
-    if len(y_true) == 0:
-        return np.zeros((len(labels), len(columns)), dtype=np.int64)
-    full = sklearn_confusion_matrix(list(y_true), list(y_pred), labels=columns)
-    return full[: len(labels)].astype(np.int64)
+    return coded_confusion_matrix(encode(y_true, labels), encode(y_pred, labels), len(labels))
+
+
+def coded_confusion_matrix(gold: NDArray[np.intp], pred: NDArray[np.intp], n_labels: int
+                           ) -> NDArray[np.int64]:
+    """:func:`confusion_matrix` of integer codes (:func:`~evalharness.stats.coded.encode`)."""
+    n_codes = n_labels + len(OUTCOMES_NOT_OK)
+    if len(gold) == 0:
+        return np.zeros((n_labels, n_codes), dtype=np.int64)
+    full = sklearn_confusion_matrix(gold, pred, labels=np.arange(n_codes))
+    return full[:n_labels].astype(np.int64)
 
 
 def cohen_kappa(y_true: Sequence[str], y_pred: Sequence[str], *,
@@ -70,11 +77,16 @@ def cohen_kappa(y_true: Sequence[str], y_pred: Sequence[str], *,
     0.6
     """
     _check(y_true, y_pred, labels)
-    if len(y_true) == 0:
+    return coded_kappa(encode(y_true, labels), encode(y_pred, labels), len(labels))
+
+
+def coded_kappa(gold: NDArray[np.intp], pred: NDArray[np.intp], n_labels: int) -> float | None:
+    """:func:`cohen_kappa` of integer codes."""
+    if len(gold) == 0:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        value = cohen_kappa_score(list(y_true), list(y_pred), labels=[*labels, *OUTCOMES_NOT_OK],
+        value = cohen_kappa_score(gold, pred, labels=np.arange(n_labels + len(OUTCOMES_NOT_OK)),
                                   replace_undefined_by=math.nan)
     return None if math.isnan(value) else float(value)

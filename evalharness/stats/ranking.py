@@ -23,8 +23,8 @@ from .binomial import wilson
 from .bootstrap import percentile_bounds
 from .poisson import weighted_counts
 
-__all__ = ["SCORE_LEVELS", "average_precision", "expected_calibration_error", "reliability_bins", "roc_auc",
-           "score_bootstrap"]
+__all__ = ["SCORE_LEVELS", "SCORE_METRICS", "average_precision", "expected_calibration_error", "reliability_bins", "roc_auc",
+           "score_bootstrap", "score_bounds", "score_codes", "score_width"]
 
 Bounds = tuple[float, float]
 SCORE_LEVELS = 1000
@@ -135,20 +135,44 @@ def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], weights: ND
     Each resample's AUC and AP are scikit-learn's with ``sample_weight`` set to its weights, on
     the scores rounded down to a grid of :data:`SCORE_LEVELS` levels (``k / 1000``): items
     closer than that tie. The grid turns a resample's ranking into a histogram of positives
-    and negatives per level, so every resample costs one sparse product and shards' histograms
-    add up; the point estimates (:func:`roc_auc`, :func:`average_precision`) use the exact
-    scores. Resamples with one class are dropped for AUC and AP; ``(nan, nan)`` when none is
-    left."""
+    and negatives per level (:func:`score_codes`), so every resample costs one sparse product
+    and shards' histograms add up; the point estimates (:func:`roc_auc`,
+    :func:`average_precision`) use the exact scores. Resamples with one class are dropped for
+    AUC and AP; ``(nan, nan)`` when none is left."""
     y = np.asarray(y_true, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
-    names = ("roc_auc", "average_precision", "ece")
     if y.size == 0:
-        return {k: (np.nan, np.nan) for k in names}
+        return {k: (np.nan, np.nan) for k in SCORE_METRICS}
+    codes, values = score_codes(y, s, n_bins)
+    sums = weighted_counts(weights, rows, codes, score_width(n_bins), values)
+    return score_bounds(sums, codes, n_bins, confidence)
+
+
+SCORE_METRICS = ("roc_auc", "average_precision", "ece")
+
+
+def score_width(n_bins: int) -> int:
+    """Columns of a score histogram (:func:`score_codes`)."""
+    return 2 * SCORE_LEVELS + 3 * n_bins
+
+
+def score_codes(y: NDArray[np.bool_], s: NDArray[np.float64], n_bins: int
+                ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Each item's three histogram columns and values: (score level, class) with 1, (calibration
+    bin, class) with 1, calibration bin with its score; summed over a resample's weights
+    (:func:`~evalharness.stats.poisson.weighted_counts`) they give :func:`score_bounds` all it
+    needs."""
     g, b = SCORE_LEVELS, _bins(s, n_bins)
     codes = np.stack([_bins(s, g) * 2 + y, 2 * g + b * 2 + y, 2 * g + 2 * n_bins + b], axis=1)
-    values = np.stack([np.ones_like(s), np.ones_like(s), s], axis=1)
-    sums = weighted_counts(weights, rows, codes, 2 * g + 3 * n_bins, values)
-    present = np.unique(codes[:, 0] // 2)[::-1]  # levels this set uses, highest first
+    return codes, np.stack([np.ones_like(s), np.ones_like(s), s], axis=1)
+
+
+def score_bounds(sums: NDArray[np.float64], codes: NDArray[np.intp], n_bins: int,
+                 confidence: float = 0.95) -> dict[str, Bounds]:
+    """AUC, AP and ECE intervals from per-resample histogram sums (shape ``(resamples,
+    score_width(n_bins))``) of the items with ``codes``."""
+    g = SCORE_LEVELS
+    present = np.unique(codes[:, 0] // 2)[::-1]  # levels these items use, highest first
     tps = np.cumsum(sums[:, 2 * present + 1], axis=1)
     fps = np.cumsum(sums[:, 2 * present], axis=1)
     per_bin = sums[:, 2 * g:2 * g + 2 * n_bins]
@@ -158,4 +182,4 @@ def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], weights: ND
         auc, ap = _auc_ap(tps, fps)
         ece = np.abs(per_bin[:, 1::2] - conf).sum(axis=1) / per_bin.sum(axis=1)
     low, high = percentile_bounds(np.stack([auc, ap, ece]), confidence)
-    return {k: (float(low[i]), float(high[i])) for i, k in enumerate(names)}
+    return {k: (float(low[i]), float(high[i])) for i, k in enumerate(SCORE_METRICS)}
