@@ -221,7 +221,8 @@ def test_score_bootstrap_equals_sklearn_on_every_resample(seed, n, decimals):
     low, high = np.nanpercentile(ref, [2.5, 97.5], axis=1)
     got = score_bootstrap(y, s, w, np.arange(n))
     for k, name in enumerate(("roc_auc", "average_precision", "ece")):
-        assert got[name] == pytest.approx((low[k], high[k]), abs=1e-9), name
+        # weights are summed in float32: exact for counts, 7 digits for the summed scores (ECE)
+        assert got[name] == pytest.approx((low[k], high[k]), abs=1e-9 if k < 2 else 1e-6), name
 
 
 def test_reliability_bins_agree_with_sklearn_calibration_curve():

@@ -117,7 +117,7 @@ def _resample_sums(a: RowArrays, weights: ItemWeights, violating: Sequence[str] 
         scored = np.isfinite(a.p[graded])
         score, score_values = score_codes(_classes(a, violating)[graded][scored],
                                           a.p[graded][scored], N_BINS)
-        extra = np.full((codes.shape[0], 3), cells + width)  # unscored: a column thrown away
+        extra = np.full((codes.shape[0], 2), cells + width)  # unscored: a column thrown away
         extra[scored] = cells + score
         extra_values = np.zeros(extra.shape)
         extra_values[scored] = score_values

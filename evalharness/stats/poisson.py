@@ -101,7 +101,9 @@ def weighted_counts(weights: NDArray[np.uint8], rows: ArrayLike, codes: ArrayLik
     n_codes)``. Item ``i`` is row ``rows[i]`` of ``weights`` (:func:`item_weights`) and has code
     ``codes[i]`` in ``0..n_codes-1`` (or several: ``codes`` of shape ``(n, j)``); with
     ``values``, each item's weight is multiplied by its value (e.g. a score, to sum scores).
-    With every weight 1 this is ``numpy.bincount(codes, values)``.
+    With every weight 1 this is ``numpy.bincount(codes, values)``. Sums are float32 (whole
+    weights are exact up to 2**24 per chunk; values keep 7 significant digits) and returned as
+    float64.
 
     One sparse product (scipy) over chunks of items: a pass over ``n x n_resamples`` weights,
     however many codes.
@@ -116,15 +118,13 @@ def weighted_counts(weights: NDArray[np.uint8], rows: ArrayLike, codes: ArrayLik
     """
     rows = np.asarray(rows, dtype=np.intp)
     codes = np.asarray(codes, dtype=np.intp).reshape(rows.size, -1)
-    # float32 sums whole weights exactly (below 2**24 per chunk); values keep float64
-    dtype = np.float32 if values is None else np.float64
-    vals = (np.ones(codes.shape, dtype=dtype) if values is None
-            else np.asarray(values, dtype=dtype).reshape(codes.shape))
+    vals = (np.ones(codes.shape, dtype=np.float32) if values is None
+            else np.asarray(values, dtype=np.float32).reshape(codes.shape))
     out = np.zeros((n_codes, weights.shape[1]))
     step = max(1, _CHUNK_CELLS // max(weights.shape[1], 1))
     for start in range(0, rows.size, step):
         c, v = codes[start:start + step], vals[start:start + step]
         items = np.repeat(np.arange(len(c)), c.shape[1])
         onehot = sparse.csr_matrix((v.ravel(), (c.ravel(), items)), shape=(n_codes, len(c)))
-        out += onehot @ weights[rows[start:start + step]].astype(dtype)
+        out += onehot @ weights[rows[start:start + step]].astype(np.float32)
     return out.T

@@ -153,18 +153,20 @@ SCORE_METRICS = ("roc_auc", "average_precision", "ece")
 
 def score_width(n_bins: int) -> int:
     """Columns of a score histogram (:func:`score_codes`)."""
-    return 2 * SCORE_LEVELS + 3 * n_bins
+    return 2 * SCORE_LEVELS + n_bins
 
 
 def score_codes(y: NDArray[np.bool_], s: NDArray[np.float64], n_bins: int
                 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """Each item's three histogram columns and values: (score level, class) with 1, (calibration
-    bin, class) with 1, calibration bin with its score; summed over a resample's weights
+    """Each item's two histogram columns and values: (score level, class) with 1, and its
+    calibration bin with its score; summed over a resample's weights
     (:func:`~evalharness.stats.poisson.weighted_counts`) they give :func:`score_bounds` all it
-    needs."""
-    g, b = SCORE_LEVELS, _bins(s, n_bins)
-    codes = np.stack([_bins(s, g) * 2 + y, 2 * g + b * 2 + y, 2 * g + 2 * n_bins + b], axis=1)
-    return codes, np.stack([np.ones_like(s), np.ones_like(s), s], axis=1)
+    needs. A calibration bin is a run of levels (``b / n_bins`` and ``(1000 b / n_bins) / 1000``
+    are the same double), so its counts are the levels' counts summed."""
+    if SCORE_LEVELS % n_bins:
+        raise ValueError(f"{n_bins} calibration bins do not divide {SCORE_LEVELS} score levels")
+    codes = np.stack([_bins(s, SCORE_LEVELS) * 2 + y, 2 * SCORE_LEVELS + _bins(s, n_bins)], axis=1)
+    return codes, np.stack([np.ones_like(s), s], axis=1)
 
 
 def score_bounds(sums: NDArray[np.float64], codes: NDArray[np.intp], n_bins: int,
@@ -172,14 +174,15 @@ def score_bounds(sums: NDArray[np.float64], codes: NDArray[np.intp], n_bins: int
     """AUC, AP and ECE intervals from per-resample histogram sums (shape ``(resamples,
     score_width(n_bins))``) of the items with ``codes``."""
     g = SCORE_LEVELS
+    levels = sums[:, :2 * g].reshape(len(sums), g, 2)  # [resample, level, negative/positive]
     present = np.unique(codes[:, 0] // 2)[::-1]  # levels these items use, highest first
-    tps = np.cumsum(sums[:, 2 * present + 1], axis=1)
-    fps = np.cumsum(sums[:, 2 * present], axis=1)
-    per_bin = sums[:, 2 * g:2 * g + 2 * n_bins]
-    conf = sums[:, 2 * g + 2 * n_bins:]
+    tps = np.cumsum(levels[:, present, 1], axis=1)
+    fps = np.cumsum(levels[:, present, 0], axis=1)
+    per_bin = levels.reshape(len(sums), n_bins, g // n_bins, 2).sum(axis=2)
+    conf = sums[:, 2 * g:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         auc, ap = _auc_ap(tps, fps)
-        ece = np.abs(per_bin[:, 1::2] - conf).sum(axis=1) / per_bin.sum(axis=1)
+        ece = np.abs(per_bin[:, :, 1] - conf).sum(axis=1) / per_bin.sum(axis=(1, 2))
     low, high = percentile_bounds(np.stack([auc, ap, ece]), confidence)
     return {k: (float(low[i]), float(high[i])) for i, k in enumerate(SCORE_METRICS)}
