@@ -16,8 +16,9 @@ from ..stats.strata import katz_bound
 from .cascades import Cascade, Step, simulate_lean
 from .claims import Claim
 from .data import PolicyData
-from .evaluation import Strata, target_claims
+from .evaluation import Strata, target_claims, target_scopes
 from .goals import PolicyGoals
+from .tally import Columns, Outcome, cascade_totals
 from .thresholds import Candidate as Threshold
 from .thresholds import action_candidates, clear_candidates, spread, threshold_pairs
 
@@ -180,8 +181,12 @@ class Candidate:
 
 
 def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> list[Candidate]:
-    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items."""
-    outcomes = _simulated(views, goals, max_tiers, points)
+    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items: from prefix
+    sums (:mod:`.tally`), or by simulating each one when per-label targets or a sampling design
+    need the items themselves."""
+    counted = goals.sampling is None and not set(goals.labels) & set(views.data.labels)
+    outcomes = _counted(views, goals, max_tiers, points) if counted else \
+        _simulated(views, goals, max_tiers, points)
     levels: dict[int, tuple[float, float]] = {}
     out = []
     for cascade, (claims, precision, recall, cost) in outcomes:
@@ -201,8 +206,16 @@ def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> lis
     return out
 
 
-Outcome = tuple[list[Claim], float | None, float | None, float | None]
-"""A cascade's claims, violating precision, violating recall and cost per item."""
+def _counted(views: Views, goals: PolicyGoals, max_tiers: int,
+             points: int) -> Iterator[tuple[Cascade, Outcome]]:
+    thresholds = _Thresholds(goals, points)
+    columns: dict[int, Columns] = {}
+    for view, seq, final in _orders(views, max_tiers):
+        if id(view) not in columns:
+            columns[id(view)] = Columns(view, goals, target_scopes(view, goals))
+        cols = columns[id(view)]
+        for steps, totals in cascade_totals(cols, seq, final, thresholds):
+            yield Cascade(steps, final), cols.outcome(totals)
 
 
 def _simulated(views: Views, goals: PolicyGoals, max_tiers: int,
