@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -105,19 +106,29 @@ class PolicyData:
     def n(self) -> int:
         return len(self.item_ids)
 
-    @property
+    @cached_property
     def violating_codes(self) -> NDArray[np.intp]:
-        return np.array([self.labels.index(v) for v in self.violating], dtype=np.intp)
+        out = np.array([self.labels.index(v) for v in self.violating], dtype=np.intp)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def _violating_lookup(self) -> NDArray[np.bool_]:
+        lookup = np.zeros(len(self.labels) + len(OUTCOMES_NOT_OK), dtype=bool)
+        lookup[self.violating_codes] = True
+        lookup.flags.writeable = False
+        return lookup
 
     def is_violating(self, codes: NDArray[np.intp]) -> NDArray[np.bool_]:
         """True where a label code (or outcome code) is a violating label."""
-        lookup = np.zeros(len(self.labels) + len(OUTCOMES_NOT_OK), dtype=bool)
-        lookup[self.violating_codes] = True
-        return lookup[codes]
+        return self._violating_lookup[codes]
 
-    @property
+    @cached_property
     def gold_violating(self) -> NDArray[np.bool_]:
-        return self.is_violating(self.gold)
+        """Gold is a violating label, per item (computed once, read-only)."""
+        out = self.is_violating(self.gold)
+        out.flags.writeable = False
+        return out
 
     def take(self, idx: NDArray[np.intp]) -> PolicyData:
         return PolicyData(self.policy, self.labels, self.violating,

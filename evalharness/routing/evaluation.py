@@ -7,6 +7,7 @@ production prevalence (the two gold strata reweighted; see :mod:`evalharness.sta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,8 +22,8 @@ from .data import PolicyData
 from .goals import PolicyGoals
 from ..records.routing import PlanMetrics, SplitStats, TierShare
 
-__all__ = ["Strata", "evaluate_cascade", "plan_metrics", "split_stats", "step_claims", "target_claims",
-           "traffic_share"]
+__all__ = ["Scope", "Strata", "evaluate_cascade", "plan_metrics", "scope_claims", "split_stats",
+           "step_claims", "target_claims", "target_scopes", "traffic_share"]
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Strata:
                                goals.sampling.population_shares)
         return cls(violating, goals.weights(slice_key), design)
 
-    @property
+    @cached_property
     def sizes(self) -> tuple[int, int]:
         v = int(self.violating.sum())
         return v, int(self.violating.size - v)
@@ -66,7 +67,11 @@ class Strata:
         if self.design is not None:
             stratum = self.violating if numerator == VIOLATING else ~self.violating
             return WeightedRate(mask & stratum, mask, self.design)
-        v, o = self.split(mask)
+        return self.across_counts(self.split(mask), numerator=numerator)
+
+    def across_counts(self, counts: tuple[int, int], *, numerator: int) -> StratifiedRate:
+        """:meth:`across` from the counts of the items in each stratum (no design)."""
+        v, o = counts
         n_v, n_o = self.sizes
         if numerator == VIOLATING:
             return StratifiedRate.across(v, n_v, o, n_o, stratum_a=VIOLATING)
@@ -94,11 +99,18 @@ class Strata:
             return float((w * values).sum() / w.sum())
         if self.prevalence is None:
             return float(values.mean())
+        return self.mean_of_sums(float(values[self.violating].sum()),
+                                 float(values[~self.violating].sum()))
+
+    def mean_of_sums(self, violating: float, other: float) -> float | None:
+        """:meth:`mean` from the values' sums over each stratum (no design)."""
         n_v, n_o = self.sizes
+        if self.prevalence is None:
+            return (violating + other) / (n_v + n_o) if n_v + n_o else None
         if not n_v or not n_o:
             return None
         wv, wo = self.prevalence.weights
-        return float(wv * values[self.violating].mean() + wo * values[~self.violating].mean())
+        return float(wv * (violating / n_v) + wo * (other / n_o))
 
 
 def _label_precision(view: PolicyData, strata: Strata, pred: NDArray[np.intp], label: int) -> Rate:
@@ -134,11 +146,27 @@ def step_claims(view: PolicyData, cascade: Cascade, sim: Simulation, goals: Poli
     return out
 
 
-def target_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals,
-                  masks: dict[tuple[str, str], NDArray[np.bool_]] | None = None) -> list[Claim]:
-    """End-to-end (and slice) targets of a simulated plan."""
-    out = _scope_claims(view, sim, goals, "end to end", None, None, goals.precision, goals.recall)
-    out += _label_claims(view, sim, goals)
+@dataclass(frozen=True)
+class Scope:
+    """The items one pair of precision and recall targets is judged on: all, or a slice."""
+
+    name: str
+    """``end to end`` or ``slice <key>=<value>``."""
+    slice_key: tuple[str, str] | None
+    mask: NDArray[np.bool_] | None
+    """The slice's items (None: all)."""
+    precision: float | None
+    recall: float | None
+    judged: bool = True
+
+    def strata(self, view: PolicyData, goals: PolicyGoals) -> Strata:
+        return Strata.of(view, goals, self.mask, self.slice_key)
+
+
+def target_scopes(view: PolicyData, goals: PolicyGoals,
+                  masks: dict[tuple[str, str], NDArray[np.bool_]] | None = None) -> list[Scope]:
+    """End to end, then each slice a slice target names, in the order their claims are listed."""
+    out = [Scope("end to end", None, None, goals.precision, goals.recall)]
     if goals.slices:
         masks = masks if masks is not None else view.slice_masks(sorted({s.key for s in goals.slices}))
         for st in goals.slices:
@@ -146,29 +174,42 @@ def target_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals,
                       if kv[0] == st.key and st.value in (None, kv[1])}
             if st.value is not None and not chosen:  # no item of it here: reported, not judged
                 chosen = {(st.key, st.value): np.zeros(view.n, dtype=bool)}
-            for (key, value), mask in chosen.items():
-                out += _scope_claims(view, sim, goals, f"slice {key}={value}", (key, value), mask,
-                                     st.precision_target, st.recall_target,
-                                     judged=int(mask.sum()) >= goals.min_slice_items)
+            out += [Scope(f"slice {key}={value}", (key, value), mask, st.precision_target,
+                          st.recall_target, judged=int(mask.sum()) >= goals.min_slice_items)
+                    for (key, value), mask in chosen.items()]
     return out
 
 
-def _scope_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals, scope: str,
-                  slice_key: tuple[str, str] | None, mask: NDArray[np.bool_] | None,
-                  precision: float | None, recall: float | None, *,
-                  judged: bool = True) -> list[Claim]:
-    """Precision of violating calls and recall of violating items, over all items or a slice."""
-    keep = np.ones(view.n, dtype=bool) if mask is None else mask
-    strata = Strata.of(view, goals, keep, slice_key)
+def target_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals,
+                  masks: dict[tuple[str, str], NDArray[np.bool_]] | None = None) -> list[Claim]:
+    """End-to-end (and slice) targets of a simulated plan."""
+    first, *slices = target_scopes(view, goals, masks)
+    out = _scope_claims(view, sim, goals, first)
+    out += _label_claims(view, sim, goals)
+    for scope in slices:
+        out += _scope_claims(view, sim, goals, scope)
+    return out
+
+
+def _scope_claims(view: PolicyData, sim: Simulation, goals: PolicyGoals,
+                  scope: Scope) -> list[Claim]:
+    keep = np.ones(view.n, dtype=bool) if scope.mask is None else scope.mask
+    strata = scope.strata(view, goals)
     called = view.is_violating(sim.pred[keep])
+    return scope_claims(scope, strata.across(called, numerator=VIOLATING),
+                        strata.within(called, strata.violating), strata.prevalence)
+
+
+def scope_claims(scope: Scope, precision: Rate, recall: Rate,
+                 prevalence: Prevalence | None) -> list[Claim]:
+    """Precision of violating calls and recall of violating items in ``scope``, from their rates."""
     out = []
-    if precision is not None:
-        out.append(Claim(f"precision of violating calls >= {precision:.2f}", scope, "at_least",
-                         precision, strata.across(called, numerator=VIOLATING), strata.prevalence,
-                         judged))
-    if recall is not None:
-        out.append(Claim(f"recall of violating items >= {recall:.2f}", scope, "at_least", recall,
-                         strata.within(called, strata.violating), None, judged))
+    if scope.precision is not None:
+        out.append(Claim(f"precision of violating calls >= {scope.precision:.2f}", scope.name,
+                         "at_least", scope.precision, precision, prevalence, scope.judged))
+    if scope.recall is not None:
+        out.append(Claim(f"recall of violating items >= {scope.recall:.2f}", scope.name,
+                         "at_least", scope.recall, recall, None, scope.judged))
     return out
 
 

@@ -16,9 +16,11 @@ from ..stats.strata import katz_bound
 from .cascades import Cascade, Step, simulate_lean
 from .claims import Claim
 from .data import PolicyData
-from .evaluation import Strata, target_claims
+from .evaluation import Strata, target_claims, target_scopes
 from .goals import PolicyGoals
-from .thresholds import action_candidates, clear_candidates, spread
+from .tally import Columns, Outcome, cascade_totals
+from .thresholds import Candidate as Threshold
+from .thresholds import action_candidates, clear_candidates, spread, threshold_pairs
 
 __all__ = ["Candidate", "Views", "enumerate_cascades", "pareto_frontier", "screens", "search",
            "shortlist", "step_options"]
@@ -43,6 +45,12 @@ def _bound(k: int, n: int, level: float, lower: bool) -> float:
     return lower_bound(k, n, level) if lower else upper_bound(k, n, level)
 
 
+@lru_cache(maxsize=200_000)
+def _katz(x_a: int, n_a: int, x_b: int, n_b: int, w_a: float, w_b: float, level: float,
+          side: str) -> float:
+    return float(katz_bound(x_a, n_a, x_b, n_b, w_a, w_b, level, side))
+
+
 def screens(claim: Claim, level: float) -> bool:
     """The claim meets its target on calibration items with the selection margin: its one-sided
     bound at ``level`` (exact binomial, or at production prevalence the Katz log interval of the
@@ -59,15 +67,15 @@ def screens(claim: Claim, level: float) -> bool:
         bound = _bound(rate.k, rate.n, level, at_least) if rate.n else (0.0 if at_least else 1.0)
     elif rate.shape == "across":
         a, b = rate.stratum_a, 1 - rate.stratum_a
-        bound = float(katz_bound(rate.num[a], rate.size[a], rate.den[b], rate.size[b],
-                                 w.weights[a], w.weights[b], level, "lower" if at_least else "upper"))
+        bound = _katz(rate.num[a], rate.size[a], rate.den[b], rate.size[b], w.weights[a],
+                      w.weights[b], level, "lower" if at_least else "upper")
     else:  # no test exists at production prevalence: the point estimate is all there is
         return True
     return bound >= claim.required if at_least else bound <= claim.required
 
 
 def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_],
-                 goals: PolicyGoals) -> tuple[list[tuple[float, int, int]], list[tuple[float, int, int]]]:
+                 goals: PolicyGoals) -> tuple[Sequence[Threshold], Sequence[Threshold]]:
     """Eligible auto-action and auto-clear thresholds of ``name`` on the items that reach it
     (``remaining``), most items first."""
     d = view.deciders[name]
@@ -78,6 +86,42 @@ def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_],
     return acts, clears
 
 
+class _Thresholds:
+    """The thresholds each step tries (:func:`step_options`, spread to ``points``), worked out
+    once per content of view and steps before it: views of different last tiers often hold the
+    same items."""
+
+    def __init__(self, goals: PolicyGoals, points: int) -> None:
+        self.goals, self.points = goals, points
+        self._views: dict[int, int] = {}
+        self._contents: dict[tuple[object, ...], int] = {}
+        self._memo: dict[tuple[int, tuple[Step, ...], str], tuple[list[float], list[float]]] = {}
+
+    def __call__(self, view: PolicyData, steps: tuple[Step, ...], name: str,
+                 remaining: NDArray[np.bool_]) -> tuple[list[float], list[float]]:
+        if id(view) not in self._views:  # views outlive the search (Views keeps them)
+            content = (tuple(view.item_ids), view.gold.tobytes())
+            self._views[id(view)] = self._contents.setdefault(content, len(self._contents))
+        key = (self._views[id(view)], steps, name)
+        if key not in self._memo:
+            acts, clears = step_options(view, name, remaining, self.goals)
+            self._memo[key] = spread(acts, self.points), spread(clears, self.points)
+        return self._memo[key]
+
+
+def _orders(views: Views, max_automated_tiers: int) -> Iterator[tuple[PolicyData, tuple[str, ...], str]]:
+    """Baselines (one decider decides everything), then every order of up to
+    ``max_automated_tiers`` scored machine tiers before every last tier, with their view."""
+    names = list(views.data.deciders)
+    scored = [n for n in names if views.data.deciders[n].scored]
+    for final in names:
+        yield views([final]), (), final
+    for depth in range(1, max_automated_tiers + 1):
+        for seq in itertools.permutations(scored, depth):
+            for final in (f for f in names if f not in seq):
+                yield views([*seq, final]), seq, final
+
+
 def enumerate_cascades(
     views: Views, goals: PolicyGoals, *, max_automated_tiers: int = 2, grid_points: int = 6
 ) -> Iterator[tuple[Cascade, PolicyData]]:
@@ -85,39 +129,27 @@ def enumerate_cascades(
     (one decider decides everything), then every order of up to ``max_automated_tiers`` scored
     machine tiers with eligible thresholds calibrated on the items that reach each tier, before
     every last tier."""
-    names = list(views.data.deciders)
-    scored = [n for n in names if views.data.deciders[n].scored]
-    for final in names:
-        yield Cascade((), final), views([final])
-    for depth in range(1, max_automated_tiers + 1):
-        for seq in itertools.permutations(scored, depth):
-            for final in (f for f in names if f not in seq):
-                view = views([*seq, final])
-                for steps in _step_combos(view, goals, seq, grid_points):
-                    yield Cascade(steps, final), view
+    thresholds = _Thresholds(goals, grid_points)
+    for view, seq, final in _orders(views, max_automated_tiers):
+        for steps in _step_combos(view, seq, thresholds):
+            yield Cascade(steps, final), view
 
 
-def _step_combos(view: PolicyData, goals: PolicyGoals, seq: Sequence[str],
-                 points: int) -> Iterator[tuple[Step, ...]]:
+def _step_combos(view: PolicyData, seq: Sequence[str],
+                 thresholds: _Thresholds) -> Iterator[tuple[Step, ...]]:
     def rec(j: int, remaining: NDArray[np.bool_], steps: tuple[Step, ...]) -> Iterator[tuple[Step, ...]]:
         if j == len(seq):
             yield steps
             return
         d = view.deciders[seq[j]]
-        acts, clears = step_options(view, seq[j], remaining, goals)
         finite = np.isfinite(d.p)
-        for a in [None, *spread(acts, points)]:
-            for c in [None, *spread(clears, points)]:
-                if a is None and c is None:
-                    continue  # a tier that decides nothing only adds cost
-                if a is not None and c is not None and c >= a:
-                    continue
-                took = np.zeros(view.n, dtype=bool)
-                if a is not None:
-                    took |= finite & (d.p >= a)
-                if c is not None:
-                    took |= finite & (d.p <= c)
-                yield from rec(j + 1, remaining & ~took, (*steps, Step(seq[j], a, c)))
+        for a, c in threshold_pairs(*thresholds(view, steps, seq[j], remaining)):
+            took = np.zeros(view.n, dtype=bool)
+            if a is not None:
+                took |= finite & (d.p >= a)
+            if c is not None:
+                took |= finite & (d.p <= c)
+            yield from rec(j + 1, remaining & ~took, (*steps, Step(seq[j], a, c)))
 
     yield from rec(0, np.ones(view.n, dtype=bool), ())
 
@@ -149,31 +181,61 @@ class Candidate:
 
 
 def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> list[Candidate]:
-    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items."""
-    masks: dict[int, dict[tuple[str, str], NDArray[np.bool_]]] = {}
+    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items: from prefix
+    sums (:mod:`.tally`), or by simulating each one when per-label targets or a sampling design
+    need the items themselves."""
+    counted = goals.sampling is None and not set(goals.labels) & set(views.data.labels)
+    outcomes = _counted(views, goals, max_tiers, points) if counted else \
+        _simulated(views, goals, max_tiers, points)
+    levels: dict[int, tuple[float, float]] = {}
     out = []
-    for cascade, view in enumerate_cascades(views, goals, max_automated_tiers=max_tiers,
-                                            grid_points=points):
-        sim = simulate_lean(view, cascade)
-        if goals.slices and id(view) not in masks:
-            masks[id(view)] = view.slice_masks(sorted({s.key for s in goals.slices}))
-        claims = target_claims(view, sim, goals, masks.get(id(view)))
-        strata = Strata.of(view, goals)
-        called = view.is_violating(sim.pred)
-        precision = strata.across(called, numerator=0).value(strata.prevalence)
-        recall = strata.within(called, strata.violating).value()
+    for cascade, (claims, precision, recall, cost) in outcomes:
         f1 = (2 * precision * recall / (precision + recall)
               if precision is not None and recall is not None and precision + recall > 0 else 0.0)
         m = len(claims) + sum(
             (s.action is not None) + (s.clear is not None) * ((goals.fn_ceiling is not None)
                                                             + (goals.recall is not None))
             for s in cascade.steps)
-        meets = all(screens(c, goals.selection_level(m)) for c in claims)
-        likely = meets or all(screens(c, 1 - goals.family_alpha / max(m, 1)) for c in claims)
-        cost = strata.mean(sim.cost)
+        if m not in levels:
+            levels[m] = goals.selection_level(m), 1 - goals.family_alpha / max(m, 1)
+        selection, test = levels[m]
+        meets = all(screens(c, selection) for c in claims)
+        likely = meets or all(screens(c, test) for c in claims)
         out.append(Candidate(cascade, float("inf") if cost is None else cost, f1, precision,
                              recall, claims, meets, likely))
     return out
+
+
+def _counted(views: Views, goals: PolicyGoals, max_tiers: int,
+             points: int) -> Iterator[tuple[Cascade, Outcome]]:
+    thresholds = _Thresholds(goals, points)
+    columns: dict[int, Columns] = {}
+    for view, seq, final in _orders(views, max_tiers):
+        if id(view) not in columns:
+            columns[id(view)] = Columns(view, goals, target_scopes(view, goals))
+        cols = columns[id(view)]
+        for steps, totals in cascade_totals(cols, seq, final, thresholds):
+            yield Cascade(steps, final), cols.outcome(totals)
+
+
+def _simulated(views: Views, goals: PolicyGoals, max_tiers: int,
+               points: int) -> Iterator[tuple[Cascade, Outcome]]:
+    masks: dict[int, dict[tuple[str, str], NDArray[np.bool_]]] = {}
+    strata: dict[int, Strata] = {}
+    for cascade, view in enumerate_cascades(views, goals, max_automated_tiers=max_tiers,
+                                            grid_points=points):
+        sim = simulate_lean(view, cascade)
+        if id(view) not in strata:
+            strata[id(view)] = Strata.of(view, goals)
+            if goals.slices:
+                masks[id(view)] = view.slice_masks(sorted({s.key for s in goals.slices}))
+        claims = target_claims(view, sim, goals, masks.get(id(view)))
+        everything = strata[id(view)]
+        called = view.is_violating(sim.pred)
+        yield cascade, (claims,
+                        everything.across(called, numerator=0).value(everything.prevalence),
+                        everything.within(called, everything.violating).value(),
+                        everything.mean(sim.cost))
 
 
 def _cost_key(c: Candidate) -> tuple[float, float, int]:

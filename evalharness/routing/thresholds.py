@@ -11,6 +11,9 @@ to every count — without touching the guarantee.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import overload
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -18,7 +21,7 @@ from ..stats.binomial import lower_bounds, upper_bounds
 from ..stats.strata import Prevalence, katz_bound
 from .goals import PolicyGoals
 
-__all__ = ["action_candidates", "clear_candidates", "spread"]
+__all__ = ["action_candidates", "clear_candidates", "spread", "threshold_pairs"]
 
 Candidate = tuple[float, int, int]
 """``(threshold, items taken, violating items among them)``."""
@@ -53,7 +56,7 @@ def _share_point(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[in
 
 
 def action_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
-                      sizes: tuple[int, int]) -> list[Candidate]:
+                      sizes: tuple[int, int]) -> Sequence[Candidate]:
     """Eligible auto-action thresholds, most items first. ``p``, ``y``: scores and gold
     (violating) of the items that reach the step; ``sizes``: violating and other items of the
     whole split (what prevalence weights scale)."""
@@ -67,15 +70,14 @@ def action_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: Po
     k = (prefix[-1] - prefix[start]).astype(np.float64)
     w = goals.weights()
     level = goals.selection_level(goals.typical_claims)
-    point = _share_point(k, n, sizes, w)
-    bound = (lower_bounds(k, n, level) if w is None
-             else _weighted_share(k, n, sizes, w, level, "lower"))
-    ok = (point >= goals.precision) & (bound >= goals.precision)
-    return [(float(t), int(ni), int(ki)) for t, ni, ki in zip(uniq[ok], n[ok], k[ok])]
+    ok = _share_point(k, n, sizes, w) >= goals.precision
+    ok[ok] = (lower_bounds(k[ok], n[ok], level) if w is None
+              else _weighted_share(k[ok], n[ok], sizes, w, level, "lower")) >= goals.precision
+    return _Listed(uniq[ok], n[ok], k[ok])
 
 
 def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
-                     sizes: tuple[int, int]) -> list[Candidate]:
+                     sizes: tuple[int, int]) -> Sequence[Candidate]:
     """Eligible auto-clear thresholds, most items first: the violating share of cleared items
     stays under the false-negative ceiling and (with a recall target) the share of the violating
     items reaching the step that get cleared stays under ``1 - recall``. With neither target,
@@ -92,24 +94,53 @@ def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: Pol
     level = goals.selection_level(goals.typical_claims)
     if goals.fn_ceiling is not None:
         w = goals.weights()
-        point = _share_point(k, n, sizes, w)
-        bound = (upper_bounds(k, n, level) if w is None
-                 else _weighted_share(k, n, sizes, w, level, "upper"))
-        ok &= (point <= goals.fn_ceiling) & (bound <= goals.fn_ceiling)
+        ok &= _share_point(k, n, sizes, w) <= goals.fn_ceiling
+        ok[ok] = (upper_bounds(k[ok], n[ok], level) if w is None
+                  else _weighted_share(k[ok], n[ok], sizes, w, level, "upper")) <= goals.fn_ceiling
     if goals.recall is not None:
         # violating items reaching the step include unscored ones: clearing loses recall of all
         total = int(np.count_nonzero(y))
         lost_max = 1 - goals.recall
-        ok &= (total > 0) & (k <= lost_max * total) & \
-            (upper_bounds(k, np.full_like(k, total), level) <= lost_max)
-    return [(float(t), int(ni), int(ki)) for t, ni, ki in
-            zip(uniq[ok][::-1], n[ok][::-1], k[ok][::-1])]
+        ok &= (total > 0) & (k <= lost_max * total)
+        ok[ok] = upper_bounds(k[ok], np.full(int(ok.sum()), float(total)), level) <= lost_max
+    return _Listed(uniq[ok][::-1], n[ok][::-1], k[ok][::-1])
 
 
-def spread(cands: list[Candidate], points: int) -> list[float]:
+class _Listed(Sequence[Candidate]):
+    """Candidates as ``(float, int, int)`` tuples, made from the arrays only when read (a search
+    reads a handful of thousands)."""
+
+    def __init__(self, t: NDArray[np.float64], n: NDArray[np.float64], k: NDArray[np.float64]) -> None:
+        self._t, self._n, self._k = t, n, k
+
+    def __len__(self) -> int:
+        return int(self._t.size)
+
+    @overload
+    def __getitem__(self, i: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Candidate]: ...
+    def __getitem__(self, i: int | slice) -> Candidate | list[Candidate]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return float(self._t[i]), int(self._n[i]), int(self._k[i])
+
+
+def spread(cands: Sequence[Candidate], points: int) -> list[float]:
     """Up to ``points`` thresholds from eligible candidates (ordered most items first), always
     including the one that takes the most items."""
     if not cands or points <= 0:
         return []
     idx = sorted({int(round(x)) for x in np.linspace(0, len(cands) - 1, min(points, len(cands)))})
     return [cands[i][0] for i in idx]
+
+
+def threshold_pairs(actions: list[float], clears: list[float]) -> Iterator[tuple[float | None, float | None]]:
+    """The (auto-action, auto-clear) thresholds a step tries, in order, from the ones
+    :func:`spread` picked: each or none, never neither (a tier that decides nothing only adds
+    cost), and clearing only below where it actions."""
+    for a in [None, *actions]:
+        for c in [None, *clears]:
+            if (a is None and c is None) or (a is not None and c is not None and c >= a):
+                continue
+            yield a, c
