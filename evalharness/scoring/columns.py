@@ -75,22 +75,21 @@ class RowArrays:
         """The arrays of ``decisions`` (one decider, one policy; at least one)."""
         first = decisions[0]
         viol = tuple(violating or ())
-        golds = [d.gold for d in decisions]
-        gold = np.full(len(decisions), NO_GOLD, dtype=np.intp)
-        known = np.fromiter((g is not None for g in golds), dtype=bool, count=len(golds))
+        n = len(decisions)
+        item_ids, golds, preds, p, cost, latency, meta = zip(*(
+            (d.item_id, d.gold, prediction(d),
+             np.nan if not viol or (pv := p_violating(d, viol)) is None else pv,
+             d.cost_usd, np.nan if d.latency_s is None else d.latency_s, d.meta)
+            for d in decisions))
+        gold = np.full(n, NO_GOLD, dtype=np.intp)
+        known = np.fromiter((g is not None for g in golds), dtype=bool, count=n)
         gold[known] = encode([g for g in golds if g is not None], labels)
         return cls(
             policy=first.policy, decider=first.decider, kind=first.decider_kind,
-            labels=tuple(labels), item_ids=[d.item_id for d in decisions],
-            rows=weights.rows([d.item_id for d in decisions]), gold=gold,
-            pred=encode([prediction(d) for d in decisions], labels),
-            p=np.fromiter((np.nan if not viol or (p := p_violating(d, viol)) is None else p
-                           for d in decisions), dtype=np.float64, count=len(decisions)),
-            cost=np.fromiter((d.cost_usd for d in decisions), dtype=np.float64,
-                             count=len(decisions)),
-            latency=np.fromiter((np.nan if d.latency_s is None else d.latency_s
-                                 for d in decisions), dtype=np.float64, count=len(decisions)),
-            meta=[d.meta for d in decisions],
+            labels=tuple(labels), item_ids=list(item_ids), rows=weights.rows(item_ids), gold=gold,
+            pred=encode(preds, labels), p=np.array(p, dtype=np.float64),
+            cost=np.array(cost, dtype=np.float64), latency=np.array(latency, dtype=np.float64),
+            meta=list(meta),
         )
 
     def __len__(self) -> int:
@@ -120,11 +119,18 @@ class RowArrays:
                          self.pred[idx], self.p[idx], self.cost[idx], self.latency[idx],
                          [self.meta[i] for i in idx])
 
-    def slices(self, key: str) -> dict[str, NDArray[np.intp]]:
+    def slices(self, key: str, memo: dict[tuple[str, str], list[str]] | None = None
+               ) -> dict[str, NDArray[np.intp]]:
         """The decisions in each slice of ``key`` (:func:`~evalharness.records.slice_values`: an
-        item with a list of values is in each), by slice value in sorted order."""
+        item with a list of values is in each), by slice value in sorted order. ``memo`` keeps
+        each item's values for the other deciders' rows (an item's ``meta`` is its golden item's,
+        the same in each of its decisions)."""
+        memo = {} if memo is None else memo
         found: dict[str, list[int]] = defaultdict(list)
-        for i, meta in enumerate(self.meta):
-            for value in slice_values(meta, key):
+        for i, (item, meta) in enumerate(zip(self.item_ids, self.meta)):
+            values = memo.get((item, key))
+            if values is None:
+                values = memo[(item, key)] = slice_values(meta, key)
+            for value in values:
                 found[value].append(i)
         return {v: np.array(found[v], dtype=np.intp) for v in sorted(found)}

@@ -82,6 +82,7 @@ def _build_metrics(
     policy_rank = {p: i for i, p in enumerate(policy_labels)}
     decider_rank = {name: i for i, name in enumerate(decider_order)}
     weights = ItemWeights([d.item_id for group in groups.values() for d in group])
+    slice_memo: dict[tuple[str, str], list[str]] = {}
     seen = {key: i for i, key in enumerate(groups)}
     ordered = sorted(groups, key=lambda k: (policy_rank.get(k[0], len(policy_rank)),
                                             decider_rank.get(k[1], len(decider_rank)), seen[k]))
@@ -94,7 +95,7 @@ def _build_metrics(
                                   production=_production(viol, stated, sampling)))
         cells[(policy, None, None)][decider] = arrays
         for key in slice_by:
-            for value, idx in arrays.slices(key).items():
+            for value, idx in arrays.slices(key, slice_memo).items():
                 part = arrays.take(idx)
                 rows.append(metric_row_of(part, slice_key=SliceKey(key=key, value=value),
                                           violating=scored, weights=weights,
