@@ -103,10 +103,6 @@ class RowArrays:
     def graded(self) -> NDArray[np.bool_]:
         return self.gold != NO_GOLD
 
-    @property
-    def ok(self) -> NDArray[np.bool_]:
-        return self.pred < self.n_labels
-
     def outcome_counts(self, mask: NDArray[np.bool_]) -> dict[str, int]:
         """How many of the decisions in ``mask`` ended ok and with each non-ok outcome."""
         counts = np.bincount(self.pred[mask], minlength=self.n_labels + len(OUTCOMES_NOT_OK))

@@ -86,10 +86,6 @@ class ItemWeights:
         self.index = {item: i for i, item in enumerate(unique)}
         self.weights = item_weights(unique, n_resamples, seed)
 
-    @property
-    def n_resamples(self) -> int:
-        return self.weights.shape[1]
-
     def rows(self, item_ids: Sequence[str]) -> NDArray[np.intp]:
         """Row numbers of ``item_ids`` in :attr:`weights` (``KeyError`` for an unknown id)."""
         return np.fromiter((self.index[i] for i in item_ids), dtype=np.intp, count=len(item_ids))
