@@ -24,12 +24,9 @@ from numpy.typing import NDArray
 from ..records import HUMAN_KINDS, HUMAN_RATER, MISSING_SLICE, OUTCOMES_NOT_OK, Decision, slice_values
 from ..records.routing import UNKNOWN_SITE
 from ..records.targets import CostOverrides
-from ..scoring.rows import p_violating
+from ..scoring.columns import NO_GOLD, p_violating
 
 __all__ = ["DeciderArrays", "PolicyData", "build_policy_data", "calibration_mask"]
-
-NO_GOLD = -1
-"""Gold code of an item a tier cannot be graded on."""
 
 
 def calibration_mask(item_ids: Sequence[str], *, share: float, seed: int) -> NDArray[np.bool_]:

@@ -17,13 +17,13 @@ from numpy.typing import NDArray
 from pydantic import TypeAdapter, ValidationError
 
 from ..records.errors import ConfigError, block_problems
-from ..records import Decision, Interval, Manifest, ProductionRates
+from ..records import Interval, Manifest, ProductionRates
 from ..stats.coded import encode
 from ..stats.sampling import Design, WeightedRate
 from ..stats.strata import OTHER, VIOLATING, Prevalence, StratifiedRate, weighted_share
 from ..records.targets import PolicyPrevalence, Prevalences, SamplingDesign
 
-__all__ = ["coded_production_rates", "label_precision", "label_recall", "production_rates", "run_prevalence",
+__all__ = ["label_precision", "label_recall", "production_rates", "run_prevalence",
            "run_sampling", "violating_precision"]
 
 Rate = StratifiedRate | WeightedRate
@@ -104,49 +104,31 @@ def label_recall(gold: NDArray[np.intp], pred: NDArray[np.intp], label: int,
                                  stratum=VIOLATING if label in violating else OTHER)
 
 
-def production_rates(decisions: Sequence[Decision], labels: Sequence[str],
+def production_rates(gold: NDArray[np.intp], pred: NDArray[np.intp], labels: Sequence[str],
                      violating: Sequence[str], prevalence: float | None = None, *,
                      sampling: SamplingDesign | None = None,
+                     strata: Sequence[object] | None = None,
                      confidence: float = 0.95) -> ProductionRates:
     """One decider's precision, recall, accuracy and share called violating at ``prevalence``
     (or for the population of a ``sampling`` design), with intervals that account for the
     weights.
 
-    ``decisions`` are graded decisions (gold known); a non-ok outcome is a miss, never a call.
+    ``gold`` and ``pred`` are the integer codes of graded decisions
+    (:func:`~evalharness.stats.coded.encode`); a non-ok outcome is a miss, never a call. Under
+    ``sampling``, ``strata`` holds each item's value of the design's stratum field.
 
     Examples
     --------
     A classifier that catches 90% of violating items and flags 5% of the others looks precise on
     a golden set with 30% violating items (0.89) and is not at 1% prevalence (0.15):
 
-    >>> from evalharness.records import Decision
-    >>> rows = [Decision(item_id=f"v{i}", policy="p", decider="c", decider_kind="classic",
-    ...                  outcome="ok", gold="hate", label="hate" if i < 270 else "none")
-    ...         for i in range(300)]
-    >>> rows += [Decision(item_id=f"o{i}", policy="p", decider="c", decider_kind="classic",
-    ...                   outcome="ok", gold="none", label="hate" if i < 35 else "none")
-    ...          for i in range(700)]
-    >>> rates = production_rates(rows, ["hate", "none"], ["hate"], 0.01)
+    >>> labels = ["hate", "none"]
+    >>> gold = encode(["hate"] * 300 + ["none"] * 700, labels)
+    >>> pred = encode(["hate"] * 270 + ["none"] * 30 + ["hate"] * 35 + ["none"] * 665, labels)
+    >>> rates = production_rates(gold, pred, labels, ["hate"], 0.01)
     >>> round(rates.violating_precision.value, 3)
     0.154
     """
-    graded = [d for d in decisions if d.gold in labels]
-    gold = encode([str(d.gold) for d in graded], labels)
-    pred = encode([d.label if d.outcome == "ok" and d.label in labels  # an off-label answer
-                   else d.outcome if d.outcome != "ok" else "invalid" for d in graded], labels)
-    strata = [d.meta.get(sampling.stratum) for d in graded] if sampling is not None else None
-    return coded_production_rates(gold, pred, labels, violating, prevalence, sampling=sampling,
-                                  strata=strata, confidence=confidence)
-
-
-def coded_production_rates(gold: NDArray[np.intp], pred: NDArray[np.intp], labels: Sequence[str],
-                           violating: Sequence[str], prevalence: float | None = None, *,
-                           sampling: SamplingDesign | None = None,
-                           strata: Sequence[object] | None = None,
-                           confidence: float = 0.95) -> ProductionRates:
-    """:func:`production_rates` of graded decisions' integer codes (an off-label answer coded
-    ``invalid``); under ``sampling``, ``strata`` holds each item's value of the design's
-    stratum field."""
     viol_codes = encode(list(violating), labels).tolist()
     viol = _strata(gold, viol_codes)
     called = np.isin(pred, viol_codes)

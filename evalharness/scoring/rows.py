@@ -31,7 +31,7 @@ from ..stats.ranking import (
 )
 from .intervals import from_bounds, wilson
 from .columns import RowArrays, p_violating, prediction
-from .production import coded_production_rates
+from .production import production_rates
 
 __all__ = ["Production", "RowArrays", "metric_row", "metric_row_of", "p_violating", "prediction",
            "score_quality"]
@@ -222,7 +222,7 @@ def metric_row_of(
         latency_p50_s=_latency(latencies, 50),
         latency_p95_s=_latency(latencies, 95),
         score_quality=_score_quality(a, violating, weights, score_sums) if violating else None,
-        production=coded_production_rates(gold, pred, labels, production[0], production[1],
-                                          sampling=production[2], strata=strata)
+        production=production_rates(gold, pred, labels, production[0], production[1],
+                                    sampling=production[2], strata=strata)
         if production and n else None,
     )
