@@ -18,7 +18,7 @@ from ..stats.bootstrap import percentile_bounds
 from ..stats.multiplicity import holm
 from ..stats.paired import mcnemar_p
 from ..stats.poisson import ItemWeights, weighted_counts
-from .columns import NO_GOLD, RowArrays
+from .columns import NO_GOLD, RowArrays, labels_seen
 
 __all__ = ["ALPHA", "Cell", "add_differences", "paired_difference", "paired_difference_of"]
 
@@ -65,8 +65,7 @@ def paired_difference(
     right. None when no item is left to compare.
     """
     both = [*decisions, *reference]
-    labels = sorted({str(d.gold) for d in both if d.gold is not None}
-                    | {d.label for d in both if d.outcome == "ok" and d.label})
+    labels = labels_seen(both)
     weights = weights or ItemWeights(sorted({d.item_id for d in both}), seed=seed)
     return paired_difference_of(RowArrays.of(decisions, labels, weights),
                                 RowArrays.of(reference, labels, weights), reference_name, weights)

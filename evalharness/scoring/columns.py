@@ -19,7 +19,7 @@ from ..records import OUTCOMES_NOT_OK, Decision, slice_values
 from ..stats.coded import encode
 from ..stats.poisson import ItemWeights
 
-__all__ = ["NO_GOLD", "RowArrays", "p_violating", "prediction"]
+__all__ = ["NO_GOLD", "RowArrays", "labels_seen", "p_violating", "prediction"]
 
 NO_GOLD = -1
 """Gold code of a decision whose gold is unknown (a leave-one-out tie)."""
@@ -40,6 +40,13 @@ def p_violating(decision: Decision, violating: Sequence[str]) -> float | None:
         return None
     total = sum(decision.scores.get(label, 0.0) for label in violating)
     return min(1.0, max(0.0, float(total)))
+
+
+def labels_seen(decisions: Sequence[Decision], also: Sequence[str] = ()) -> list[str]:
+    """Every gold and decided label of ``decisions`` (and ``also``), sorted: a label list to
+    encode them with when no policy gives one."""
+    return sorted({d.gold for d in decisions if d.gold is not None} | set(also)
+                  | {d.label for d in decisions if d.outcome == "ok" and d.label})
 
 
 @dataclass

@@ -30,7 +30,7 @@ from ..stats.ranking import (
     score_width,
 )
 from .intervals import from_bounds, wilson
-from .columns import RowArrays, p_violating, prediction
+from .columns import RowArrays, labels_seen, p_violating, prediction
 from .production import production_rates
 
 __all__ = ["Production", "RowArrays", "metric_row", "metric_row_of", "p_violating", "prediction",
@@ -55,8 +55,7 @@ def score_quality(
     bootstraps over items (the resamples of ``weights``, else of the items' ids with ``seed``;
     resamples with one class only dropped; see :func:`evalharness.stats.ranking.score_bootstrap`).
     """
-    labels = sorted({str(d.gold) for d in graded} | set(violating)
-                    | {d.label for d in graded if d.outcome == "ok" and d.label})
+    labels = labels_seen(graded, violating)
     weights = weights or ItemWeights([d.item_id for d in graded], seed=seed)
     return _score_quality(RowArrays.of(graded, labels, weights, violating), violating, weights)
 
