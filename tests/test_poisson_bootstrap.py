@@ -29,6 +29,16 @@ def test_docstring_examples():
     assert doctest.testmod(poisson).failed == 0
 
 
+def test_uniforms_become_counts_as_numpys_search_of_scipys_cdf():
+    cdf = stats.poisson.cdf(np.arange(254), 1.0)
+    rng = np.random.default_rng(3)
+    tail = cdf[6] + (1 - cdf[6]) * rng.random(20_000)  # beyond the compared levels
+    u = np.concatenate([rng.random(200_000), tail, cdf[:20], np.nextafter(cdf[:20], 0)])
+    expected = np.searchsorted(cdf, u, side="right")
+    assert expected.max() >= 9  # the searched tail is exercised
+    assert (poisson._poisson(u) == expected).all()
+
+
 def test_weights_are_poisson_one_by_scipys_distribution():
     w = np.concatenate([item_weights([f"i{k}" for k in range(400)], seed=seed).ravel()
                         for seed in range(5)])  # 2 million weights
@@ -111,3 +121,25 @@ def test_f1_and_paired_difference_intervals_cover_the_population_value():
     # 95% intervals: measured 0.950 (F1) and 0.968 (difference) with this seed
     assert 0.92 <= hits_f1 / draws <= 0.975
     assert 0.92 <= hits_diff / draws <= 0.975
+
+
+def _counts_in_child(queue) -> None:
+    w = item_weights([f"i{k}" for k in range(50)], n_resamples=10)
+    queue.put(weighted_counts(w, np.arange(50), np.zeros(50, dtype=int), 1).sum())
+
+
+def test_a_forked_child_counts_with_threads_of_its_own():
+    import multiprocessing
+
+    weighted_counts(item_weights(["a"], n_resamples=10), [0], [0], 1)  # the parent's threads
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_counts_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)  # bounded: a child waiting on its parent's threads never returns
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+    expected = item_weights([f"i{k}" for k in range(50)], n_resamples=10).sum()
+    assert queue.get(timeout=5) == expected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..execution.rundir import RunDir, write_atomic
 from ..records import HUMAN_KINDS, Decision, Manifest, MetricsFile
+from ..records.table import DecisionTable
 from ..report import render_html, render_markdown
 from ..report.history import history_svg
 from ..scoring.production import run_prevalence, run_sampling
@@ -23,12 +25,14 @@ def write_report(run_dir: Path | str) -> MetricsFile:
     and, for item texts, ``items.jsonl``). The same folder always gives the same bytes.
     """
     run = RunDir(Path(run_dir))
-    return report_run(run, run.read_manifest(), run.read_decisions())
+    return report_run(run, run.read_manifest(), run.read_table())
 
 
-def report_run(run: RunDir, manifest: Manifest, decisions: list[Decision]) -> MetricsFile:
+def report_run(run: RunDir, manifest: Manifest,
+               decisions: DecisionTable | Sequence[Decision]) -> MetricsFile:
     """:func:`write_report` for a run whose manifest and decisions are already read."""
-    items = run.read_items()
+    decisions = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    items = run.item_file()
     labels = {pid: info.labels for pid, info in manifest.policies.items()}
     violating = {pid: info.violating for pid, info in manifest.policies.items()}
     metrics = build_metrics(manifest.run_id, decisions, labels, manifest.slice_by,

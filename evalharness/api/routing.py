@@ -241,12 +241,13 @@ def recommend_tiers(
         overrides["prevalence"] = {**{pid: every for pid in manifest.policies}, **given}
     if overrides:
         targets = _apply_overrides(targets, overrides)
-    decisions = run.read_decisions()
-    if not decisions:
+    decisions = run.read_table()
+    if not len(decisions):
         raise RunDirError("no decisions to route", file=str(run.file("decisions.jsonl")),
                           fix="finish the run first (evalharness run CONFIG --resume)")
-    deciders = {d.decider for d in decisions if d.decider_kind != HUMAN_RATER}
-    meta_keys = {k for d in decisions for k in d.meta}
+    deciders = {str(name) for (name,) in decisions.groups(
+        ~decisions.is_value("decider_kind", HUMAN_RATER), by=("decider",))}
+    meta_keys = {k for meta in decisions.meta for k in meta}
     _check_names(targets, manifest, deciders, meta_keys, source, set(overrides))
     policies: list[PolicyRouting] = []
     stated, design = run_prevalence(manifest), run_sampling(manifest)

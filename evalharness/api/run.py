@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +19,7 @@ from ..records.errors import RunDirError, UsageError
 from ..execution.estimate import RunEstimate, estimate_run
 from ..execution.workplan import WorkPlan, build_work_plan
 from ..records import HUMAN_RATER, Decision, Manifest, MetricsFile
+from ..records.table import DecisionTable
 from ..execution.rundir import RunDir
 from ..deciders import ModelDecider
 from ..execution.runner import RunStats, execute
@@ -209,16 +210,17 @@ def _price_table(plan: WorkPlan) -> dict[str, Any]:
     return table
 
 
-def error_budget_breaches(decisions: list[Decision], max_error_rate: float | None) -> list[str]:
+def error_budget_breaches(decisions: DecisionTable | Sequence[Decision],
+                          max_error_rate: float | None) -> list[str]:
     """One line per decider whose share of ``error`` outcomes exceeds the budget."""
     if max_error_rate is None:
         return []
-    totals: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    for d in decisions:
-        if d.decider_kind != HUMAN_RATER:
-            totals[d.decider] += 1
-            errors[d.decider] += d.outcome == "error"
+    if not isinstance(decisions, DecisionTable):
+        decisions = DecisionTable.of(decisions)
+    is_error = decisions.is_value("outcome", "error")
+    groups = decisions.groups(~decisions.is_value("decider_kind", HUMAN_RATER), by=("decider",))
+    totals = {str(name): len(rows) for (name,), rows in groups.items()}
+    errors = {str(name): int(is_error[rows].sum()) for (name,), rows in groups.items()}
     return [
         f"decider {name}: {errors[name]} of {n} decisions are errors "
         f"({errors[name] / n:.1%} > max_error_rate {max_error_rate:.1%})"
@@ -289,11 +291,12 @@ def run_eval(
 def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
     """Count, check the error budget, mark the run complete and build its reports."""
     _update_deciders(manifest, plan)
-    decisions = run.read_decisions()
+    decisions = run.read_table()
     manifest.counts = {
         "decisions": len(decisions),
-        **{o: sum(d.outcome == o for d in decisions) for o in ("ok", "invalid", "refusal", "error")},
-        "cached": sum(d.cached for d in decisions),
+        **{o: int(decisions.is_value("outcome", o).sum())
+           for o in ("ok", "invalid", "refusal", "error")},
+        "cached": int(decisions.cached.sum()),
         "model_calls_this_session": stats.counts["calls"],
         "cache_write_failures": stats.counts["cache_write_failures"],
     }

@@ -24,9 +24,13 @@ from pydantic import BaseModel, ValidationError
 
 from ..records.errors import RunDirError
 from ..records import Decision, GoldenItem, Manifest, MetricsFile
+from ..records.item_file import ItemFile
+from ..records.table import DecisionTable, TableBuilder, concat
+from .sidecar import covered_bytes, read_sidecar, write_sidecar
 
 MANIFEST = "manifest.json"
 DECISIONS = "decisions.jsonl"
+DECISION_TABLE = "decisions.parquet"
 ITEMS = "items.jsonl"
 METRICS = "metrics.json"
 
@@ -91,6 +95,12 @@ class RunDir:
     def read_items(self) -> dict[str, GoldenItem]:
         return {item.id: item for _, item in _records(self.file(ITEMS), GoldenItem)}
 
+    def item_file(self) -> ItemFile:
+        """The run's golden items by id, each read when asked for (:class:`ItemFile`); every
+        line is checked now."""
+        lines = ((offset, item) for _, offset, item, _ in _records_at(self.file(ITEMS), GoldenItem))
+        return ItemFile(self.file(ITEMS), lines)
+
     # decisions ------------------------------------------------------------------------------------
     def read_decisions(self) -> list[Decision]:
         """Every decision, first occurrence of each (item, policy, decider) kept, each
@@ -112,15 +122,53 @@ class RunDir:
                 gc.enable()
         return decisions
 
+    def read_table(self) -> DecisionTable:
+        """Every decision as columns (:class:`DecisionTable`; first occurrence of each key kept,
+        as :meth:`read_decisions`). Read from ``decisions.parquet`` when it was made from these
+        bytes, with the lines appended since read from ``decisions.jsonl`` and added; otherwise
+        from ``decisions.jsonl`` alone. Whatever had to be parsed is written back to
+        ``decisions.parquet`` so the next reader need not."""
+        source = self.file(DECISIONS)
+        covered = covered_bytes(self.file(DECISION_TABLE), source) if source.exists() else None
+        parts = [read_sidecar(self.file(DECISION_TABLE), source)] if covered else []
+        builder = TableBuilder()
+        end = covered or 0
+        for _, offset, decision, stop in _records_at(source, Decision, covered or 0):
+            builder.add(decision, offset)
+            end = stop
+        if not parts or len(builder):
+            parts.append(builder.build(source))
+            table = concat(parts)
+            if source.exists():
+                write_sidecar(table, self.file(DECISION_TABLE), source, end)
+            return table
+        return parts[0]
+
     def open_decisions(self) -> DecisionLog:
-        """Open ``decisions.jsonl`` for appending, first cutting off a torn last line."""
+        """Open ``decisions.jsonl`` for appending, first cutting off a torn last line. The log
+        collects what it writes, and on closing brings ``decisions.parquet`` up to date."""
         path = self.file(DECISIONS)
         if path.exists():
             with open(path, "rb+") as fh:
                 data = fh.read()
                 if data and not data.endswith(b"\n"):
                     fh.truncate(data.rfind(b"\n") + 1)
-        return DecisionLog(path)
+        return DecisionLog(path, on_close=self._update_table)
+
+    def _update_table(self, start: int, written: TableBuilder, end: int) -> None:
+        """After a log wrote bytes ``start:end`` (decisions ``written``): the table of the whole
+        file, from the copy of what came before (or the file itself) and what was written."""
+        if not len(written):
+            return
+        source, sidecar = self.file(DECISIONS), self.file(DECISION_TABLE)
+        try:
+            if start and covered_bytes(sidecar, source) != start:
+                self.read_table()  # parses the file once, new lines included, and writes the copy
+                return
+            before = [read_sidecar(sidecar, source)] if start else []
+            write_sidecar(concat([*before, written.build(source)]), sidecar, source, end)
+        except (OSError, RunDirError):  # the copy is a convenience: the next reader makes it
+            pass
 
     def drop_errors(self, deciders: set[str]) -> int:
         """Remove the ``error`` rows of ``deciders`` so a resumed run tries them again; returns how
@@ -149,6 +197,7 @@ class RunDir:
                 kept.append(line)
         if dropped:
             write_atomic(path, "".join(kept))
+            self.file(DECISION_TABLE).unlink(missing_ok=True)  # the copy of the old file
         return dropped
 
     @contextmanager
@@ -201,39 +250,71 @@ def _compact(decision: Decision, strings: dict[str, str]) -> Decision:
 
 
 def _records(path: Path, model: type[_Record]) -> Iterator[tuple[int, _Record]]:
-    """Each line of a JSON-lines run file as ``model``, parsed and validated in one step
-    (``model_validate_json``: no intermediate dict), read line by line; a torn last line (a
+    """Each line of a JSON-lines run file as ``model`` with its line number
+    (:func:`_records_at` from the start)."""
+    for line_no, _, record, _ in _records_at(path, model):
+        yield line_no, record
+
+
+def _records_at(path: Path, model: type[_Record], start: int = 0
+                ) -> Iterator[tuple[int, int, _Record, int]]:
+    """Each line of a JSON-lines run file from byte ``start`` on (a line boundary) as
+    ``(line number, offset of the line, record, offset after it)``, parsed and validated in one
+    step (``model_validate_json``: no intermediate dict), read line by line; a torn last line (a
     killed run was writing it: that record was not finished, and only the last line can lack
-    its newline) is skipped, any other bad line is a :class:`RunDirError` naming it."""
+    its newline) is skipped, any other bad line is a :class:`RunDirError` naming it. Line
+    numbers count from ``start``'s line (1 when ``start`` is 0); errors give the true one."""
     if not path.exists():
         return
     with open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
         for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = model.model_validate_json(line)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                if err["type"] != "json_invalid":
-                    raise RunDirError(err["msg"], file=str(path), line=line_no,
-                                      field=".".join(map(str, err["loc"]))) from None
-                if not line.endswith(b"\n"):
-                    return
-                raise RunDirError("not valid JSON", file=str(path), line=line_no,
-                                  fix="the file was edited or corrupted; restore it or rerun") from None
-            yield line_no, record
+            stop = offset + len(line)
+            if line.strip():
+                try:
+                    record = model.model_validate_json(line)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    if err["type"] == "json_invalid" and not line.endswith(b"\n"):
+                        return
+                    line_no += _lines_before(path, start)
+                    if err["type"] != "json_invalid":
+                        raise RunDirError(err["msg"], file=str(path), line=line_no,
+                                          field=".".join(map(str, err["loc"]))) from None
+                    raise RunDirError("not valid JSON", file=str(path), line=line_no,
+                                      fix="the file was edited or corrupted; restore it or "
+                                          "rerun") from None
+                yield line_no, offset, record, stop
+            offset = stop
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """How many lines end before byte ``offset`` of ``path`` (read a MiB at a time)."""
+    count = 0
+    with open(path, "rb") as fh:
+        while fh.tell() < offset and (chunk := fh.read(min(1 << 20, offset - fh.tell()))):
+            count += chunk.count(b"\n")
+    return count
 
 
 class DecisionLog:
     """``decisions.jsonl`` open for appending, unbuffered: each line reaches the OS whole or, when
     the write fails, not at all (the torn part is cut off and every later append refused), so the
-    file never holds a broken line before a good one."""
+    file never holds a broken line before a good one.
 
-    def __init__(self, path: Path) -> None:
+    What it writes is also collected as columns; ``on_close(start, table, end)`` is handed them
+    with the bytes they span when the log is closed (:meth:`RunDir.open_decisions` brings
+    ``decisions.parquet`` up to date with it)."""
+
+    def __init__(self, path: Path,
+                 on_close: Callable[[int, TableBuilder, int], None] | None = None) -> None:
         self.path = path
         self._fh = open(path, "ab", buffering=0)
         self._failed: str | None = None
+        self._start = self._end = self._fh.seek(0, os.SEEK_END)
+        self._written = TableBuilder()
+        self._on_close = on_close
 
     def append(self, decision: Decision) -> None:
         """Write one decision line; raise :class:`RunDirError` (exit 2) if it cannot be written."""
@@ -246,6 +327,8 @@ class DecisionLog:
                     if not written:
                         raise OSError(errno.EIO, "the file took no bytes")
                     data = data[written:]
+                self._written.add(decision, start)
+                self._end = self._fh.tell()
             except OSError as exc:
                 self._failed = exc.strerror or str(exc)
                 try:
@@ -260,7 +343,11 @@ class DecisionLog:
                     "every decision written before this one is kept")
 
     def close(self) -> None:
+        if self._fh.closed:
+            return
         self._fh.close()
+        if self._on_close is not None:
+            self._on_close(self._start, self._written, self._end)
 
     def __enter__(self) -> DecisionLog:
         return self

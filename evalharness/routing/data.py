@@ -22,9 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..records import HUMAN_KINDS, HUMAN_RATER, MISSING_SLICE, OUTCOMES_NOT_OK, Decision, slice_values
+from ..records.table import DecisionTable
 from ..records.routing import UNKNOWN_SITE
 from ..records.targets import CostOverrides
-from ..scoring.columns import NO_GOLD, p_violating
+from ..scoring.columns import NO_GOLD
 
 __all__ = ["DeciderArrays", "PolicyData", "build_policy_data", "calibration_mask"]
 
@@ -176,7 +177,7 @@ class PolicyData:
 
 
 def build_policy_data(
-    decisions: Sequence[Decision],
+    decisions: DecisionTable | Sequence[Decision],
     *,
     policy: str,
     labels: Sequence[str],
@@ -188,83 +189,108 @@ def build_policy_data(
 
     Per-rater rows (``human_rater``) are ignored. Items without a known QA gold are left out (and
     counted); every other item is kept, with each tier's decision where it has one — which plans
-    may use an item is decided per set of tiers (:meth:`PolicyData.for_tiers`).
+    may use an item is decided per set of tiers (:meth:`PolicyData.for_tiers`). QA gold is the
+    first machine decision's gold; an item where any machine decision has no gold among
+    ``labels`` has none (with human tiers only, the last tier's gold).
     """
+    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
     labels = tuple(labels)
     violating = tuple(violating)
     if not set(violating) <= set(labels):
         raise ValueError(f"violating labels {list(violating)} are not all in labels {list(labels)}")
-    codes = {lab: i for i, lab in enumerate((*labels, *OUTCOMES_NOT_OK))}
     costs = costs or CostOverrides()
-    rows: dict[str, dict[str, Decision]] = {}
-    kinds: dict[str, str] = {}
-    qa_gold: dict[str, str] = {}
-    unknown: set[str] = set()
-    for d in decisions:
-        if d.policy != policy or d.decider_kind == HUMAN_RATER:
-            continue
-        if deciders is not None and d.decider not in deciders:
-            continue
-        rows.setdefault(d.decider, {}).setdefault(d.item_id, d)
-        kinds.setdefault(d.decider, d.decider_kind)
-        if d.decider_kind not in HUMAN_KINDS:
-            if d.gold in labels:
-                qa_gold.setdefault(d.item_id, d.gold)  # type: ignore[arg-type]
-            else:
-                unknown.add(d.item_id)
-    names = list(rows)
-    every = sorted(set().union(*(r.keys() for r in rows.values()))) if rows else []
-    if not any(kinds[n] not in HUMAN_KINDS for n in names):  # only human tiers: their QA gold
-        qa_gold = {i: d.gold for r in rows.values() for i, d in r.items()  # type: ignore[misc]
-                   if d.gold in labels}
-    used = [i for i in every if i in qa_gold and i not in unknown]
-    left_out = {"no QA gold": len(every) - len(used)} if len(every) > len(used) else {}
+    picked = table.is_value("policy", policy) & ~table.is_value("decider_kind", HUMAN_RATER)
+    if deciders is not None:
+        picked &= np.isin(table["decider"].codes,
+                          [c for c in map(table["decider"].code, deciders) if c >= 0])
+    rows = {str(name): idx for (name,), idx in table.groups(picked, by=("decider",)).items()}
+    kinds = {name: str(table["decider_kind"][int(idx[0])]) for name, idx in rows.items()}
+    gold_code = table["gold"].lookup({lab: i for i, lab in enumerate(labels)}, NO_GOLD)
+    item = table["item_id"].codes
+    n_items = len(table["item_id"].values)
+    qa = np.full(n_items, NO_GOLD, dtype=np.intp)
+    unknown = np.zeros(n_items, dtype=bool)
+    machines = [name for name in rows if kinds[name] not in HUMAN_KINDS]
+    if machines:
+        machine_rows = np.sort(np.concatenate([rows[name] for name in machines]))
+        known = machine_rows[gold_code[machine_rows] != NO_GOLD]
+        unknown[item[machine_rows[gold_code[machine_rows] == NO_GOLD]]] = True
+        first = np.unique(item[known], return_index=True)[1]  # the first decision per item
+        qa[item[known[first]]] = gold_code[known[first]]
+    else:  # only human tiers: their QA gold (the last tier's, where several have it)
+        for idx in rows.values():
+            known = idx[gold_code[idx] != NO_GOLD]
+            qa[item[known]] = gold_code[known]
+    decided = np.zeros(n_items, dtype=bool)
+    for idx in rows.values():
+        decided[item[idx]] = True
+    ids = table["item_id"].values
+    used_codes = np.array(sorted(np.flatnonzero(decided & (qa != NO_GOLD) & ~unknown),
+                                 key=ids.__getitem__), dtype=np.intp)
+    n_every = int(decided.sum())
+    left_out = {"no QA gold": n_every - len(used_codes)} if n_every > len(used_codes) else {}
+    position = np.full(n_items, -1, dtype=np.intp)
+    position[used_codes] = np.arange(len(used_codes))
+    arrays = {name: _arrays(table, name, kinds[name], idx, position, qa[used_codes], labels,
+                            violating, costs)
+              for name, idx in rows.items()}
+    meta = [dict(table.meta[c]) for c in used_codes]
+    return PolicyData(policy, labels, violating, [ids[c] for c in used_codes], meta,
+                      qa[used_codes], arrays, left_out)
+
+
+def _arrays(table: DecisionTable, name: str, kind: str, rows: NDArray[np.intp],
+            position: NDArray[np.intp], qa_gold: NDArray[np.intp], labels: tuple[str, ...],
+            violating: tuple[str, ...], costs: CostOverrides) -> DeciderArrays:
+    """One tier's arrays: its decisions ``rows`` placed at their items' ``position`` (rows whose
+    item is not used are dropped)."""
+    codes = {lab: i for i, lab in enumerate((*labels, *OUTCOMES_NOT_OK))}
     non_violating = [lab for lab in labels if lab not in violating]
-    arrays = {name: _arrays(name, kinds[name], rows[name], used, qa_gold, labels, violating,
-                            non_violating, codes, costs)
-              for name in names}
-    meta = [dict(next(r[i] for r in rows.values() if i in r).meta) for i in used]
-    gold = np.array([codes[qa_gold[i]] for i in used], dtype=np.intp)
-    return PolicyData(policy, labels, violating, used, meta, gold, arrays, left_out)
-
-
-def _arrays(name: str, kind: str, rows: dict[str, Decision], used: list[str],
-            qa_gold: dict[str, str], labels: tuple[str, ...], violating: tuple[str, ...],
-            non_violating: list[str], codes: dict[str, int], costs: CostOverrides) -> DeciderArrays:
-    n = len(used)
+    at = position[table["item_id"].codes[rows]]
+    rows, at = rows[at >= 0], at[at >= 0]
+    n = len(qa_gold)
+    human = kind in HUMAN_KINDS
     has = np.zeros(n, dtype=bool)
+    has[at] = True
+    label = table["label"].lookup({lab: i for i, lab in enumerate(labels)}, -1, rows)
+    outcome = table["outcome"].lookup(codes | {"ok": codes["invalid"]}, codes["invalid"], rows)
+    ok = table.is_value("outcome", "ok")[rows] & (label >= 0)
     pred = np.zeros(n, dtype=np.intp)
+    pred[at] = np.where(ok, label, outcome)
+    gold = np.full(n, NO_GOLD, dtype=np.intp)
+    if human:
+        gold[at] = table["gold"].lookup({lab: i for i, lab in enumerate(labels)}, NO_GOLD, rows)
+    else:
+        gold[at] = qa_gold[at]
     p = np.full(n, np.nan)
     act = np.full(n, codes[violating[0]] if violating else 0, dtype=np.intp)
     clear = np.full(n, codes[non_violating[0]] if non_violating else 0, dtype=np.intp)
-    gold = np.full(n, NO_GOLD, dtype=np.intp)
+    if violating:
+        scored = ok & table.has_scores(rows)
+        r, where = rows[scored], at[scored]
+        p[where] = np.clip(table.score_sums(r, violating), 0.0, 1.0)
+        act[where] = _most_likely(table, r, violating, codes)
+        if non_violating:
+            clear[where] = _most_likely(table, r, non_violating, codes)
     cost = np.zeros(n)
+    cost[at] = costs.decider_cost_usd.get(name, table.numbers["cost_usd"][rows])
     seconds = np.zeros(n)
     site = np.empty(n, dtype=object)
-    human = kind in HUMAN_KINDS
-    for i, item_id in enumerate(used):
-        dec = rows.get(item_id)
-        if dec is None:
-            continue
-        has[i] = True
-        ok = dec.outcome == "ok" and dec.label in labels
-        pred[i] = codes[dec.label] if ok else codes[dec.outcome if dec.outcome != "ok" else "invalid"]  # type: ignore[index]
-        if human:
-            gold[i] = codes[dec.gold] if dec.gold in labels else NO_GOLD  # type: ignore[index]
-        else:
-            gold[i] = codes[qa_gold[item_id]]
-        score = p_violating(dec, violating) if ok and violating else None
-        if score is not None:
-            s = dec.scores or {}
-            p[i] = score
-            act[i] = codes[max(violating, key=lambda v: s.get(v, 0.0))]
-            if non_violating:
-                clear[i] = codes[max(non_violating, key=lambda v: s.get(v, 0.0))]
-        cost[i] = costs.decider_cost_usd.get(name, dec.cost_usd)
-        if human:
-            site[i] = dec.site or UNKNOWN_SITE
-            seconds[i] = dec.latency_s if dec.latency_s is not None else np.nan
-            rate = costs.hourly_cost_usd.get(dec.site or "", costs.hourly_cost_usd.get(name))
-            if rate is not None and dec.latency_s is not None:
-                cost[i] = rate * dec.latency_s / 3600
+    if human:
+        sites = [table["site"][int(i)] for i in rows]
+        site[at] = [s or UNKNOWN_SITE for s in sites]
+        latency = table.numbers["latency_s"][rows]
+        seconds[at] = latency
+        rate = np.array([costs.hourly_cost_usd.get(s or "", costs.hourly_cost_usd.get(name))
+                         for s in sites], dtype=float)  # None -> nan
+        paid = np.isfinite(rate) & np.isfinite(latency)
+        cost[at[paid]] = rate[paid] * latency[paid] / 3600
     return DeciderArrays(name, kind, has, pred, p, act, clear, gold, cost, seconds, site)
+
+
+def _most_likely(table: DecisionTable, rows: NDArray[np.intp], among: Sequence[str],
+                 codes: dict[str, int]) -> NDArray[np.intp]:
+    """Per row, the code of the label of ``among`` with the highest score (the first on ties;
+    a label without a score counts 0)."""
+    scores = np.stack([table.score_sums(rows, [lab]) for lab in among])
+    return np.array([codes[lab] for lab in among], dtype=np.intp)[np.argmax(scores, axis=0)]

@@ -16,10 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..records import OUTCOMES_NOT_OK, Decision, slice_values
-from ..stats.coded import encode
+from ..records.table import Coded, DecisionTable
 from ..stats.poisson import ItemWeights
 
-__all__ = ["NO_GOLD", "RowArrays", "labels_seen", "p_violating", "prediction"]
+__all__ = ["NO_GOLD", "RowArrays", "SliceMemo", "labels_seen", "p_violating", "prediction"]
 
 NO_GOLD = -1
 """Gold code of a decision whose gold is unknown (a leave-one-out tie)."""
@@ -80,23 +80,34 @@ class RowArrays:
     def of(cls, decisions: Sequence[Decision], labels: Sequence[str], weights: ItemWeights,
            violating: Sequence[str] | None = None) -> RowArrays:
         """The arrays of ``decisions`` (one decider, one policy; at least one)."""
-        first = decisions[0]
-        viol = tuple(violating or ())
-        n = len(decisions)
-        item_ids, golds, preds, p, cost, latency, meta = zip(*(
-            (d.item_id, d.gold, prediction(d),
-             np.nan if not viol or (pv := p_violating(d, viol)) is None else pv,
-             d.cost_usd, np.nan if d.latency_s is None else d.latency_s, d.meta)
-            for d in decisions))
-        gold = np.full(n, NO_GOLD, dtype=np.intp)
-        known = np.fromiter((g is not None for g in golds), dtype=bool, count=n)
-        gold[known] = encode([g for g in golds if g is not None], labels)
+        table = DecisionTable.of(decisions, first_only=False)
+        return cls.from_table(table, np.arange(len(table)), labels, weights, violating)
+
+    @classmethod
+    def from_table(cls, table: DecisionTable, idx: NDArray[np.intp], labels: Sequence[str],
+                   weights: ItemWeights, violating: Sequence[str] | None = None) -> RowArrays:
+        """The arrays of rows ``idx`` of ``table`` (one decider, one policy; at least one)."""
+        labels = tuple(labels)
+        index = {v: i for i, v in enumerate((*labels, *OUTCOMES_NOT_OK))}
+        pred = _codes(table["outcome"], idx, index | {"ok": -1}, labels)
+        ok = pred == -1
+        pred[ok] = _codes(table["label"], idx[ok], index, labels, null=-1)
+        if (pred < 0).any():  # ok without a label: "ok" is neither a label nor a non-ok outcome
+            raise ValueError(f"'ok' is neither a label of {list(labels)} nor an outcome "
+                             f"{list(OUTCOMES_NOT_OK)}")
+        gold = _codes(table["gold"], idx, index, labels, null=NO_GOLD)
+        p = np.full(len(idx), np.nan)
+        if violating:
+            scored = ok & table.has_scores(idx)
+            p[scored] = np.clip(table.score_sums(idx[scored], violating), 0.0, 1.0)
+        item_ids = table.item_ids(idx)
+        first = int(idx[0])
         return cls(
-            policy=first.policy, decider=first.decider, kind=first.decider_kind,
-            labels=tuple(labels), item_ids=list(item_ids), rows=weights.rows(item_ids), gold=gold,
-            pred=encode(preds, labels), p=np.array(p, dtype=np.float64),
-            cost=np.array(cost, dtype=np.float64), latency=np.array(latency, dtype=np.float64),
-            meta=list(meta),
+            policy=str(table["policy"][first]), decider=str(table["decider"][first]),
+            kind=str(table["decider_kind"][first]), labels=labels, item_ids=item_ids,
+            rows=weights.rows(item_ids), gold=gold, pred=pred, p=p,
+            cost=table.numbers["cost_usd"][idx], latency=table.numbers["latency_s"][idx],
+            meta=table.metas(idx),
         )
 
     def __len__(self) -> int:
@@ -122,18 +133,67 @@ class RowArrays:
                          self.pred[idx], self.p[idx], self.cost[idx], self.latency[idx],
                          [self.meta[i] for i in idx])
 
-    def slices(self, key: str, memo: dict[tuple[str, str], list[str]] | None = None
-               ) -> dict[str, NDArray[np.intp]]:
+    def slices(self, key: str, memo: SliceMemo | None = None) -> dict[str, NDArray[np.intp]]:
         """The decisions in each slice of ``key`` (:func:`~evalharness.records.slice_values`: an
         item with a list of values is in each), by slice value in sorted order. ``memo`` keeps
         each item's values for the other deciders' rows (an item's ``meta`` is its golden item's,
         the same in each of its decisions)."""
-        memo = {} if memo is None else memo
-        found: dict[str, list[int]] = defaultdict(list)
-        for i, (item, meta) in enumerate(zip(self.item_ids, self.meta)):
-            values = memo.get((item, key))
-            if values is None:
-                values = memo[(item, key)] = slice_values(meta, key)
-            for value in values:
-                found[value].append(i)
-        return {v: np.array(found[v], dtype=np.intp) for v in sorted(found)}
+        codes, values, several = (memo or SliceMemo()).codes(self, key)
+        parts: dict[str, list[NDArray[np.intp]]] = defaultdict(list)
+        order = np.argsort(codes, kind="stable")
+        starts = np.flatnonzero(np.diff(codes[order], prepend=-2))
+        for part in np.split(order, starts[1:]) if len(order) else []:
+            if codes[part[0]] >= 0:
+                parts[values[codes[part[0]]]].append(part)
+        for i in np.flatnonzero(codes == SliceMemo.SEVERAL):
+            for value in several[int(self.rows[i])]:
+                parts[value].append(np.array([i], dtype=np.intp))
+        return {v: np.sort(np.concatenate(parts[v])) for v in sorted(parts)}
+
+
+class SliceMemo:
+    """Each item's slice values per key, worked out once for all the rows of a run: a value
+    code per item (by its row of the run's weights), or :attr:`SEVERAL` with the values kept
+    apart."""
+
+    SEVERAL = -1
+    _UNSET = -3
+
+    def __init__(self) -> None:
+        self._codes: dict[str, NDArray[np.intp]] = {}
+        self._values: dict[str, dict[str, int]] = defaultdict(dict)
+        self._several: dict[str, dict[int, list[str]]] = defaultdict(dict)
+
+    def codes(self, a: RowArrays, key: str
+              ) -> tuple[NDArray[np.intp], list[str], dict[int, list[str]]]:
+        """Per decision of ``a``, its item's value code for ``key`` (or :attr:`SEVERAL`); the
+        values by code; the values of items with several, by weights row."""
+        size = int(a.rows.max()) + 1 if len(a) else 0
+        known = self._codes.setdefault(key, np.full(0, self._UNSET, dtype=np.intp))
+        if len(known) < size:
+            known = self._codes[key] = np.concatenate(
+                [known, np.full(size - len(known), self._UNSET, dtype=np.intp)])
+        vocab, several = self._values[key], self._several[key]
+        for i in np.flatnonzero(known[a.rows] == self._UNSET):
+            found = slice_values(a.meta[i], key)
+            row = int(a.rows[i])
+            if len(found) == 1:
+                known[row] = vocab.setdefault(found[0], len(vocab))
+            else:
+                known[row], several[row] = self.SEVERAL, found
+        return known[a.rows], list(vocab), several
+
+
+def _codes(column: Coded, idx: NDArray[np.intp], index: dict[str, int], labels: Sequence[str],
+           null: int | None = None) -> NDArray[np.intp]:
+    """Codes (:func:`~evalharness.stats.coded.encode`) of ``column``'s rows ``idx``; ``null``
+    for a null. ``ValueError`` naming a value that is neither a label nor an outcome."""
+    unknown = np.iinfo(np.intp).min
+    codes = column.lookup(index, unknown, idx)
+    if null is not None:
+        codes[column.codes[idx] < 0] = null
+    if (codes == unknown).any():
+        value = column[int(idx[np.flatnonzero(codes == unknown)[0]])]
+        raise ValueError(f"{value!r} is neither a label of {list(labels)} nor an outcome "
+                         f"{list(OUTCOMES_NOT_OK)}")
+    return codes

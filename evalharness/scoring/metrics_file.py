@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import groupby
+
+import numpy as np
 
 from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey
+from ..records.table import DecisionTable
 from ..records.targets import PolicyPrevalence, SamplingDesign
 from ..stats.poisson import ItemWeights
 from .best import Cell, add_differences
 from .humans import human_agreement
-from .columns import RowArrays
+from .columns import RowArrays, SliceMemo
 from .rows import Production, metric_row_of
 
 __all__ = ["build_metrics"]
@@ -23,7 +27,7 @@ __all__ = ["build_metrics"]
 
 def build_metrics(
     run_id: str,
-    decisions: Sequence[Decision],
+    decisions: DecisionTable | Sequence[Decision],
     policy_labels: Mapping[str, Sequence[str]],
     slice_by: Sequence[str] = (),
     *,
@@ -44,7 +48,8 @@ def build_metrics(
     each row's production rates. Undefined values (e.g. kappa
     when only one class occurs) are stored as null.
     """
-    return _build_metrics(run_id, decisions, policy_labels, slice_by, violating or {},
+    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    return _build_metrics(run_id, table, policy_labels, slice_by, violating or {},
                           decider_order, prevalence or {}, sampling)
 
 
@@ -61,7 +66,7 @@ def _production(violating: Sequence[str], stated: PolicyPrevalence | None,
 
 def _build_metrics(
     run_id: str,
-    decisions: Sequence[Decision],
+    table: DecisionTable,
     policy_labels: Mapping[str, Sequence[str]],
     slice_by: Sequence[str],
     violating: Mapping[str, Sequence[str]],
@@ -69,40 +74,42 @@ def _build_metrics(
     prevalence: Mapping[str, PolicyPrevalence],
     sampling: SamplingDesign | None,
 ) -> MetricsFile:
-    groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    is_rater = table.is_value("decider_kind", HUMAN_RATER)
+    groups = table.groups(~is_rater)
     raters: dict[tuple[str, str], list[Decision]] = defaultdict(list)
-    for d in decisions:
-        if d.decider_kind == HUMAN_RATER:
-            raters[(d.policy, d.decider.rsplit("/", 1)[0])].append(d)
-        else:
-            groups[(d.policy, d.decider)].append(d)
+    for d in table.decisions(np.flatnonzero(is_rater)):
+        raters[(d.policy, d.decider.rsplit("/", 1)[0])].append(d)
     rows: list[MetricRow] = []
-    # (policy, slice) -> decider -> its decisions in that slice, for paired differences
-    cells: dict[Cell, dict[str, RowArrays]] = defaultdict(dict)
     policy_rank = {p: i for i, p in enumerate(policy_labels)}
     decider_rank = {name: i for i, name in enumerate(decider_order)}
-    weights = ItemWeights([d.item_id for group in groups.values() for d in group])
-    slice_memo: dict[tuple[str, str], list[str]] = {}
+    weights = ItemWeights(table.item_ids(np.flatnonzero(~is_rater)))
+    slice_memo = SliceMemo()
     seen = {key: i for i, key in enumerate(groups)}
     ordered = sorted(groups, key=lambda k: (policy_rank.get(k[0], len(policy_rank)),
                                             decider_rank.get(k[1], len(decider_rank)), seen[k]))
-    for policy, decider in ordered:
-        group = groups[(policy, decider)]
-        scored = violating.get(policy) if any(d.scores for d in group) else None
-        viol, stated = violating.get(policy, ()), prevalence.get(policy)
-        arrays = RowArrays.of(group, policy_labels[policy], weights, scored)
-        rows.append(metric_row_of(arrays, violating=scored, weights=weights,
-                                  production=_production(viol, stated, sampling)))
-        cells[(policy, None, None)][decider] = arrays
-        for key in slice_by:
-            for value, idx in arrays.slices(key, slice_memo).items():
-                part = arrays.take(idx)
-                rows.append(metric_row_of(part, slice_key=SliceKey(key=key, value=value),
-                                          violating=scored, weights=weights,
-                                          production=_production(viol, stated, sampling,
-                                                                 (key, value))))
-                cells[(policy, key, value)][decider] = part
-    add_differences(rows, cells, weights)
+    for policy, keys in groupby(ordered, key=lambda k: k[0]):
+        # (policy, slice) -> decider -> its decisions in that slice, for paired differences;
+        # one policy's at a time (differences never cross policies)
+        cells: dict[Cell, dict[str, RowArrays]] = defaultdict(dict)
+        policy_rows: list[MetricRow] = []
+        for _, decider in keys:
+            group = groups[(policy, decider)]
+            scored = violating.get(policy) if table.has_scores(group).any() else None
+            viol, stated = violating.get(policy, ()), prevalence.get(policy)
+            arrays = RowArrays.from_table(table, group, policy_labels[policy], weights, scored)
+            policy_rows.append(metric_row_of(arrays, violating=scored, weights=weights,
+                                             production=_production(viol, stated, sampling)))
+            cells[(policy, None, None)][decider] = arrays
+            for key in slice_by:
+                for value, idx in arrays.slices(key, slice_memo).items():
+                    part = arrays.take(idx)
+                    policy_rows.append(metric_row_of(
+                        part, slice_key=SliceKey(key=key, value=value), violating=scored,
+                        weights=weights,
+                        production=_production(viol, stated, sampling, (key, value))))
+                    cells[(policy, key, value)][decider] = part
+        add_differences(policy_rows, cells, weights)
+        rows += policy_rows
     agreement = [
         human_agreement(group, policy, name, labels=policy_labels[policy], slice_by=slice_by)
         for (policy, name), group in sorted(

@@ -22,7 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .intervals import wilson
+from ..records.item_file import annotated_items
+from ..records.table import DecisionTable
 from ..records import (
     HUMAN_KINDS,
     HUMAN_RATER,
@@ -209,7 +214,7 @@ def _votes(rater_rows: Sequence[Decision]) -> dict[str, Counter[str]]:
 
 def _votes_from_items(items: Mapping[str, GoldenItem], policy: str) -> dict[str, Counter[str]]:
     votes: dict[str, Counter[str]] = defaultdict(Counter)
-    for item in items.values():
+    for item in annotated_items(items):
         for a in item.annotations:
             if policy in a.labels:
                 votes[item.id][a.labels[policy]] += 1
@@ -220,16 +225,19 @@ def _ordered(counter: Counter[str]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _wrong_items(group: Sequence[Decision], items: Mapping[str, GoldenItem],
-                 votes: Mapping[str, Counter[str]], split: set[str], limit: int
-                 ) -> tuple[list[ItemView], int]:
-    wrong = [d for d in group if d.gold is not None and prediction(d) != d.gold]
-    on_split = sum(d.item_id in split for d in wrong)
-    clear = [d for d in wrong if d.item_id not in split]
-    clear.sort(key=lambda d: (d.outcome == "ok", -(d.confidence if d.confidence is not None
-                                                    else -1.0), d.item_id))
+def _wrong_items(table: DecisionTable, group: NDArray[np.intp], predicted: NDArray[np.intp],
+                 items: Mapping[str, GoldenItem], votes: Mapping[str, Counter[str]],
+                 split: set[str], limit: int) -> tuple[list[ItemView], int]:
+    gold = table.gold_codes[group]
+    wrong = group[(gold >= 0) & (predicted[group] != gold)]
+    ids = table.item_ids(wrong)
+    on_split = sum(i in split for i in ids)
+    ok = table.is_value("outcome", "ok")[wrong]
+    confidence = np.nan_to_num(table.numbers["confidence"][wrong], nan=-1.0)
+    clear = sorted((j for j, i in enumerate(ids) if i not in split),
+                   key=lambda j: (bool(ok[j]), -confidence[j], ids[j]))
     views = []
-    for d in clear[:limit]:
+    for d in table.decisions(wrong[clear[:limit]]):
         item = items.get(d.item_id)
         views.append(ItemView(
             item_id=d.item_id, text=item.text if item else None, gold=d.gold,
@@ -283,22 +291,20 @@ def _in_slice(meta: Mapping[str, object], key: str, value: str) -> bool:
 
 def root_causes(
     metrics: MetricsFile,
-    decisions: Sequence[Decision],
+    decisions: DecisionTable | Sequence[Decision],
     items: Mapping[str, GoldenItem],
     manifest: Manifest,
     *,
     n_examples: int = 8,
 ) -> dict[str, PolicyCauses]:
     """Root-cause views per policy, in the order of ``metrics.results``."""
-    by_group: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    is_rater = table.is_value("decider_kind", HUMAN_RATER)
+    by_group = table.groups(~is_rater)
     raters: dict[str, list[Decision]] = defaultdict(list)
-    meta: dict[str, Mapping[str, object]] = {}
-    for d in decisions:
-        meta.setdefault(d.item_id, d.meta)
-        if d.decider_kind == HUMAN_RATER:
-            raters[d.policy].append(d)
-        else:
-            by_group[(d.policy, d.decider)].append(d)
+    for d in table.decisions(np.flatnonzero(is_rater)):
+        raters[d.policy].append(d)
+    predicted = table.prediction_codes
     rows: dict[str, list[MetricRow]] = defaultdict(list)
     for r in metrics.results:
         rows[r.policy].append(r)
@@ -307,13 +313,19 @@ def root_causes(
         votes = _votes(raters[policy]) if raters[policy] else _votes_from_items(items, policy)
         split_ids = {i for i, v in votes.items() if len(v) > 1}
         overall = [r for r in policy_rows if r.slice is None]
+        groups = {r.decider: by_group.get((policy, r.decider), np.zeros(0, dtype=np.intp))
+                  for r in overall}
+        split_codes = [c for c in map(table["item_id"].code, sorted(split_ids)) if c >= 0]
+        on_split = {name: group[np.isin(table["item_id"].codes[group], split_codes)]
+                    for name, group in groups.items()}
         decided: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        gold: dict[str, str | None] = {}
         for r in overall:
-            for d in by_group[(policy, r.decider)]:
-                if d.item_id in split_ids:
-                    decided[d.item_id].append((r.decider, prediction(d)))
-        gold = {d.item_id: d.gold for r in overall if r.decider_kind not in HUMAN_KINDS
-                for d in by_group[(policy, r.decider)]}
+            for i in on_split[r.decider]:
+                item_id = str(table["item_id"][int(i)])
+                decided[item_id].append((r.decider, table.prediction_value(int(i))))
+                if r.decider_kind not in HUMAN_KINDS:
+                    gold[item_id] = table["gold"][int(i)]
         for item_id in split_ids - gold.keys():
             item = items.get(item_id)
             gold[item_id] = item.labels.get(policy) if item else None
@@ -329,22 +341,21 @@ def root_causes(
                 pairs[(a, b)] += 1
         causes = []
         for r in overall:
-            group = by_group[(policy, r.decider)]
             correct = sum(r.confusion[i][i] for i in range(len(r.labels)))
-            wrong, on_split = ([], 0) if r.decider_kind in HUMAN_KINDS else _wrong_items(
-                group, items, votes, split_ids, n_examples)
+            wrong, n_split = ([], 0) if r.decider_kind in HUMAN_KINDS else _wrong_items(
+                table, groups[r.decider], predicted, items, votes, split_ids, n_examples)
             causes.append(DeciderCauses(
                 decider=r.decider, kind=r.decider_kind, n=r.n, errors=r.n - correct,
                 confusions=top_confusions(r),
                 impacts=slice_impacts(r, [s for s in policy_rows
                                           if s.decider == r.decider and s.slice is not None]),
-                wrong=wrong, errors_on_split=on_split,
+                wrong=wrong, errors_on_split=n_split,
             ))
         result = PolicyCauses(policy=policy, deciders=causes, splits=splits,
                               n_rated=sum(sum(v.values()) >= 2 for v in votes.values()))
         agreement = next((a for a in metrics.human_agreement if a.policy == policy), None)
         if agreement is not None:
-            result.sop = _sop(policy, manifest, agreement, splits, pairs, meta, n_examples)
+            result.sop = _sop(policy, manifest, agreement, splits, pairs, table.meta_of, n_examples)
         if not items:
             result.notes.append("The run folder has no items.jsonl: item texts are not shown.")
         out[policy] = result

@@ -20,7 +20,10 @@ Percentile bounds are read with :func:`evalharness.stats.bootstrap.percentile_bo
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,6 +41,7 @@ _CHUNK_CELLS = 4_000_000
 """Weights drawn per chunk (items x resamples): bounds the temporary 64-bit arrays."""
 _POISSON_CDF = stats.poisson.cdf(np.arange(254), 1.0)
 """P(X <= k) of Poisson(1); a uniform ``u`` draws ``k = #{cdf <= u}`` (capped at 254)."""
+_NEAR = 8
 
 
 def _item_keys(item_ids: Sequence[str], seed: int) -> NDArray[np.uint64]:
@@ -69,12 +73,25 @@ def item_weights(item_ids: Sequence[str], n_resamples: int = N_RESAMPLES, seed: 
     out = np.empty((len(keys), n_resamples), dtype=np.uint8)
     step = np.arange(1, n_resamples + 1, dtype=np.uint64) * _GOLDEN
     rows = max(1, _CHUNK_CELLS // max(n_resamples, 1))
-    for start in range(0, len(keys), rows):
+
+    def draw(start: int) -> None:
         with np.errstate(over="ignore"):
             z = _splitmix(keys[start:start + rows, None] + step[None, :])
-        u = (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-        out[start:start + rows] = np.searchsorted(_POISSON_CDF, u, side="right")
+        out[start:start + rows] = _poisson(((z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53))
+
+    list(_pool().map(draw, range(0, len(keys), rows)))
     return out
+
+
+def _poisson(u: NDArray[np.float64]) -> NDArray[np.uint8]:
+    """``#{k : P(X <= k) <= u}`` for each uniform ``u``: ``numpy.searchsorted`` of the Poisson
+    cdf, by comparing with its first 8 values (P(X >= 8) = 1e-5) and searching the rest only."""
+    k = np.zeros(u.shape, dtype=np.uint8)
+    for level in _POISSON_CDF[:_NEAR]:
+        k += level <= u
+    far = u >= _POISSON_CDF[_NEAR - 1]
+    k[far] = np.searchsorted(_POISSON_CDF, u[far], side="right")
+    return k
 
 
 class ItemWeights:
@@ -116,11 +133,27 @@ def weighted_counts(weights: NDArray[np.uint8], rows: ArrayLike, codes: ArrayLik
     codes = np.asarray(codes, dtype=np.intp).reshape(rows.size, -1)
     vals = (np.ones(codes.shape, dtype=np.float32) if values is None
             else np.asarray(values, dtype=np.float32).reshape(codes.shape))
-    out = np.zeros((n_codes, weights.shape[1]))
     step = max(1, _CHUNK_CELLS // max(weights.shape[1], 1))
-    for start in range(0, rows.size, step):
+
+    def chunk(start: int) -> NDArray[np.float32]:
         c, v = codes[start:start + step], vals[start:start + step]
         items = np.repeat(np.arange(len(c)), c.shape[1])
         onehot = sparse.csr_matrix((v.ravel(), (c.ravel(), items)), shape=(n_codes, len(c)))
-        out += onehot @ weights[rows[start:start + step]].astype(np.float32)
+        return onehot @ weights[rows[start:start + step]].astype(np.float32)
+
+    out = np.zeros((n_codes, weights.shape[1]))
+    for part in _pool().map(chunk, range(0, rows.size, step)):  # added in chunk order: the
+        out += part  # same sums however many threads
     return out.T
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the chunks of :func:`weighted_counts` and :func:`item_weights` (scipy's
+    sparse product and numpy's array operations release the GIL). A forked child gets its own:
+    the parent's threads do not exist there."""
+    return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                              thread_name_prefix="poisson-weights")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)

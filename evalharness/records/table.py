@@ -1,0 +1,308 @@
+"""A run's decisions as columns: what metrics, root causes and routing read at scale.
+
+``decisions.jsonl`` stays the record (append-only, crash-safe, one pydantic-checked line per
+decision); a :class:`DecisionTable` is the same decisions, first occurrence of each (item, policy,
+decider) kept, as numpy arrays — strings as codes into their distinct values, ``scores`` as one
+flat list of (label, value) entries. A million decisions take ~60 MB this way instead of ~1.3 GB
+of objects. :meth:`DecisionTable.decisions` gives back full :class:`Decision` objects for the few
+rows a report shows (raters, wrong items), re-read from their lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .decisions import Decision
+
+__all__ = ["CODED_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "concat"]
+
+CODED_FIELDS = ("item_id", "policy", "decider", "decider_kind", "label", "gold", "outcome",
+                "site", "rater")
+"""The string fields kept as codes."""
+FLOAT_FIELDS = ("confidence", "cost_usd", "latency_s")
+"""The number fields kept, nan where null."""
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A string column: ``codes[i]`` indexes ``values``; -1 is null."""
+
+    codes: NDArray[np.int32]
+    values: tuple[str, ...]
+
+    def lookup(self, mapping: Mapping[str, int], default: int,
+               idx: NDArray[np.intp] | None = None) -> NDArray[np.intp]:
+        """Each row's (of ``idx``, default all) ``mapping[value]`` (``default`` for null and for
+        values not in it)."""
+        table = np.array([mapping.get(v, default) for v in self.values] + [default], dtype=np.intp)
+        return table[self.codes if idx is None else self.codes[idx]]  # code -1: the last entry
+
+    def code(self, value: str) -> int:
+        """The code of ``value``, -1 when no row has it."""
+        try:
+            return self.values.index(value)
+        except ValueError:
+            return -1
+
+    def __getitem__(self, i: int) -> str | None:
+        c = int(self.codes[i])
+        return None if c < 0 else self.values[c]
+
+
+@dataclass
+class DecisionTable:
+    """Decisions as columns, row ``i`` = decision ``i`` in file order (first occurrence of each
+    (item, policy, decider))."""
+
+    coded: dict[str, Coded]
+    """:data:`CODED_FIELDS` by name."""
+    numbers: dict[str, NDArray[np.float64]]
+    """:data:`FLOAT_FIELDS` by name, nan where null."""
+    cached: NDArray[np.bool_]
+    score_start: NDArray[np.int64]
+    """Row ``i``'s score entries are ``score_start[i]:score_start[i + 1]``."""
+    score_label: Coded
+    score_value: NDArray[np.float64]
+    meta: list[dict[str, Any]]
+    """The item's ``meta`` per item code (``coded["item_id"]``)."""
+    line: NDArray[np.int64]
+    """Byte offset of each row's line in :attr:`source` (-1 when built from objects)."""
+    source: Path | None = None
+    objects: Sequence[Decision] | None = field(default=None, repr=False)
+    """The decisions themselves, when the table was built from objects in memory."""
+
+    def __len__(self) -> int:
+        return len(self.cached)
+
+    def __getitem__(self, name: str) -> Coded:
+        return self.coded[name]
+
+    @classmethod
+    def of(cls, decisions: Iterable[Decision], *, first_only: bool = True) -> DecisionTable:
+        """The table of decisions already in memory (only the first occurrence of each key
+        unless not ``first_only``)."""
+        decisions = list(decisions)
+        builder = TableBuilder()
+        for d in decisions:
+            builder.add(d)
+        table = builder.build(first_only=first_only)
+        table.objects = decisions
+        return table
+
+    # rows -----------------------------------------------------------------------------------------
+    def item_ids(self, idx: NDArray[np.intp]) -> list[str]:
+        values = self.coded["item_id"].values
+        return [values[c] for c in self.coded["item_id"].codes[idx]]
+
+    def metas(self, idx: NDArray[np.intp]) -> list[dict[str, Any]]:
+        return [self.meta[c] for c in self.coded["item_id"].codes[idx]]
+
+    def groups(self, rows: NDArray[np.bool_] | None = None, by: tuple[str, ...] = ("policy", "decider")
+               ) -> dict[tuple[str, ...], NDArray[np.intp]]:
+        """The rows (of ``rows``, default all) of each distinct combination of the ``by`` fields,
+        in order of first appearance, each in file order."""
+        picked = np.arange(len(self)) if rows is None else np.flatnonzero(rows)
+        key = np.zeros(len(picked), dtype=np.int64)
+        for name in by:
+            column = self.coded[name]
+            key = key * (len(column.values) + 1) + column.codes[picked] + 1
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        parts = np.split(picked[order], bounds) if len(order) else []
+        parts.sort(key=lambda part: part[0])
+        return {tuple(self.coded[name][int(part[0])] for name in by): part  # type: ignore[misc]
+                for part in parts}
+
+    @cached_property
+    def meta_of(self) -> dict[str, dict[str, Any]]:
+        """Each item's ``meta`` by item id."""
+        return dict(zip(self.coded["item_id"].values, self.meta))
+
+    @cached_property
+    def _answers(self) -> tuple[NDArray[np.intp], NDArray[np.intp], tuple[str, ...]]:
+        """Gold and prediction (the label when ``ok``, else the outcome) per row, as codes into
+        one list of strings (-1: no gold)."""
+        words: dict[str, int] = {}
+        gold, label, outcome = (self.coded[name].lookup(
+            {v: words.setdefault(v, len(words)) for v in self.coded[name].values}, -1)
+            for name in ("gold", "label", "outcome"))
+        ok = self.is_value("outcome", "ok") & (label >= 0)
+        return gold, np.where(ok, label, outcome), tuple(words)
+
+    @property
+    def gold_codes(self) -> NDArray[np.intp]:
+        """Each row's gold as a code comparable with :attr:`prediction_codes` (-1: none)."""
+        return self._answers[0]
+
+    @property
+    def prediction_codes(self) -> NDArray[np.intp]:
+        """Each row's decided label, or its outcome when not ok, as a code."""
+        return self._answers[1]
+
+    def prediction_value(self, i: int) -> str:
+        """Row ``i``'s decided label, or its outcome when not ok."""
+        return self._answers[2][self._answers[1][i]]
+
+    def is_value(self, name: str, value: str) -> NDArray[np.bool_]:
+        """Rows whose ``name`` is ``value``."""
+        return self.coded[name].codes == self.coded[name].code(value)
+
+    def has_scores(self, idx: NDArray[np.intp]) -> NDArray[np.bool_]:
+        return self.score_start[idx + 1] > self.score_start[idx]
+
+    def score_sums(self, idx: NDArray[np.intp], labels: Sequence[str]) -> NDArray[np.float64]:
+        """Per row of ``idx``, its ``scores`` summed over ``labels`` (0 without them)."""
+        start, stop = self.score_start[idx], self.score_start[idx + 1]
+        counts = stop - start
+        entries = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        owner = np.repeat(np.arange(len(idx)), counts)
+        wanted = np.isin(self.score_label.codes[entries],
+                         [c for c in map(self.score_label.code, labels) if c >= 0])
+        return np.bincount(owner[wanted], weights=self.score_value[entries[wanted]],
+                           minlength=len(idx))
+
+    def scores(self, i: int) -> dict[str, float]:
+        """Row ``i``'s ``scores``."""
+        lo, hi = self.score_start[i], self.score_start[i + 1]
+        labels = self.score_label.values
+        return {labels[c]: float(v) for c, v in zip(self.score_label.codes[lo:hi],
+                                                    self.score_value[lo:hi])}
+
+    def decisions(self, idx: Iterable[int]) -> list[Decision]:
+        """The full decisions of rows ``idx``: the objects the table was built from, or their
+        lines re-read from :attr:`source`."""
+        idx = [int(i) for i in idx]
+        if self.objects is not None:
+            return [self.objects[int(self.line[i])] for i in idx]  # line: position in objects
+        assert self.source is not None, "a table read from a file knows its source"
+        out = []
+        with open(self.source, "rb") as fh:
+            for i in idx:
+                fh.seek(int(self.line[i]))
+                out.append(Decision.model_validate_json(fh.readline()))
+        return out
+
+    def take(self, idx: NDArray[np.intp]) -> DecisionTable:
+        """The rows ``idx``, in that order."""
+        start, stop = self.score_start[idx], self.score_start[idx + 1]
+        counts = stop - start
+        entries = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return DecisionTable(
+            coded={k: Coded(c.codes[idx], c.values) for k, c in self.coded.items()},
+            numbers={k: v[idx] for k, v in self.numbers.items()}, cached=self.cached[idx],
+            score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            score_label=Coded(self.score_label.codes[entries], self.score_label.values),
+            score_value=self.score_value[entries], meta=self.meta, line=self.line[idx],
+            source=self.source, objects=self.objects)
+
+
+class TableBuilder:
+    """Collects decisions one at a time (as a run writes them or a file is read) into a
+    :class:`DecisionTable`."""
+
+    def __init__(self) -> None:
+        self._vocab: dict[str, dict[str, int]] = {name: {} for name in CODED_FIELDS}
+        self._codes: dict[str, list[int]] = {name: [] for name in CODED_FIELDS}
+        self._numbers: dict[str, list[float]] = {name: [] for name in FLOAT_FIELDS}
+        self._cached: list[bool] = []
+        self._score_counts: list[int] = []
+        self._score_labels: dict[str, int] = {}
+        self._score_codes: list[int] = []
+        self._score_values: list[float] = []
+        self._meta: dict[int, dict[str, Any]] = {}
+        self._lines: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._cached)
+
+    def add(self, decision: Decision, line: int | None = None) -> None:
+        """Add one decision; ``line`` is the byte offset of its line (default: its position
+        among the added decisions)."""
+        values = decision.__dict__
+        for name in CODED_FIELDS:
+            value = values[name]
+            vocab = self._vocab[name]
+            self._codes[name].append(-1 if value is None else vocab.setdefault(value, len(vocab)))
+        item = self._codes["item_id"][-1]
+        if item not in self._meta:
+            self._meta[item] = decision.meta
+        for name in FLOAT_FIELDS:
+            value = values[name]
+            self._numbers[name].append(np.nan if value is None else value)
+        self._cached.append(decision.cached)
+        scores = decision.scores or {}
+        self._score_counts.append(len(scores))
+        for label, value in scores.items():
+            self._score_codes.append(self._score_labels.setdefault(label, len(self._score_labels)))
+            self._score_values.append(value)
+        self._lines.append(len(self._lines) if line is None else line)
+
+    def build(self, source: Path | None = None, *, first_only: bool = True) -> DecisionTable:
+        """The table of everything added; rows repeating an earlier (item, policy, decider) are
+        dropped (unless not ``first_only``), as
+        :meth:`~evalharness.execution.rundir.RunDir.read_decisions` does."""
+        counts = np.array(self._score_counts, dtype=np.int64)
+        table = DecisionTable(
+            coded={name: Coded(np.array(self._codes[name], dtype=np.int32), tuple(self._vocab[name]))
+                   for name in CODED_FIELDS},
+            numbers={name: np.array(v, dtype=np.float64) for name, v in self._numbers.items()},
+            cached=np.array(self._cached, dtype=bool),
+            score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            score_label=Coded(np.array(self._score_codes, dtype=np.int32), tuple(self._score_labels)),
+            score_value=np.array(self._score_values, dtype=np.float64),
+            meta=[self._meta[i] for i in range(len(self._vocab["item_id"]))],
+            line=np.array(self._lines, dtype=np.int64), source=source)
+        return first_occurrences(table) if first_only else table
+
+
+def first_occurrences(table: DecisionTable) -> DecisionTable:
+    """``table`` without the rows that repeat an earlier row's (item, policy, decider)."""
+    key = np.zeros(len(table), dtype=np.int64)
+    for name in ("item_id", "policy", "decider"):
+        column = table.coded[name]
+        key = key * (len(column.values) + 1) + column.codes + 1
+    _, first = np.unique(key, return_index=True)
+    if len(first) == len(table):
+        return table
+    return table.take(np.sort(first))
+
+
+def concat(tables: Sequence[DecisionTable]) -> DecisionTable:
+    """The rows of ``tables`` one after the other (first occurrence of each key kept); their
+    ``line`` offsets must be into the same file."""
+    tables = [t for t in tables if len(t)] or list(tables[:1])
+    if len(tables) == 1:
+        return tables[0]
+
+    def merged(columns: list[Coded]) -> Coded:
+        vocab: dict[str, int] = {}
+        parts = []
+        for c in columns:
+            remap = np.array([vocab.setdefault(v, len(vocab)) for v in c.values] + [-1],
+                             dtype=np.int32)
+            parts.append(remap[c.codes])
+        return Coded(np.concatenate(parts), tuple(vocab))
+
+    coded = {name: merged([t.coded[name] for t in tables]) for name in CODED_FIELDS}
+    meta: dict[str, dict[str, Any]] = {}
+    for t in tables:
+        for item, m in zip(t.coded["item_id"].values, t.meta):
+            meta.setdefault(item, m)
+    counts = np.concatenate([np.diff(t.score_start) for t in tables])
+    table = DecisionTable(
+        coded=coded,
+        numbers={name: np.concatenate([t.numbers[name] for t in tables]) for name in FLOAT_FIELDS},
+        cached=np.concatenate([t.cached for t in tables]),
+        score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        score_label=merged([t.score_label for t in tables]),
+        score_value=np.concatenate([t.score_value for t in tables]),
+        meta=[meta[item] for item in coded["item_id"].values],
+        line=np.concatenate([t.line for t in tables]), source=tables[-1].source)
+    return first_occurrences(table)
