@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
 from ..execution.rundir import MANIFEST, RunDir
@@ -27,10 +28,11 @@ def _metrics(run: RunDir, manifest: Manifest) -> tuple[MetricsFile, str]:
             return run.read_metrics(), "metrics.json"
         except (ValidationError, ValueError, EvalHarnessError):
             pass  # rebuild from decisions below
-    decisions = run.read_decisions()
+    table = run.read_table()
     labels = {pid: info.labels for pid, info in manifest.policies.items()}
-    decisions = [d for d in decisions if d.policy in labels]
-    return build_metrics(manifest.run_id, decisions, labels, ()), "decisions.jsonl"
+    known = np.isin(table["policy"].codes, [table["policy"].code(pid) for pid in labels])
+    return build_metrics(manifest.run_id, table.take(np.flatnonzero(known)), labels, ()), \
+        "decisions.jsonl"
 
 
 def run_history(results_dir: Path | str = "results") -> RunHistory:

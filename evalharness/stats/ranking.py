@@ -149,6 +149,8 @@ def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], weights: ND
 
 
 SCORE_METRICS = ("roc_auc", "average_precision", "ece")
+_BLOCK = 32
+"""Resamples :func:`score_bounds` works on at once."""
 
 
 def score_width(n_bins: int) -> int:
@@ -174,15 +176,20 @@ def score_bounds(sums: NDArray[np.float64], codes: NDArray[np.intp], n_bins: int
     """AUC, AP and ECE intervals from per-resample histogram sums (shape ``(resamples,
     score_width(n_bins))``) of the items with ``codes``."""
     g = SCORE_LEVELS
-    levels = sums[:, :2 * g].reshape(len(sums), g, 2)  # [resample, level, negative/positive]
-    present = np.unique(codes[:, 0] // 2)[::-1]  # levels these items use, highest first
-    tps = np.cumsum(levels[:, present, 1], axis=1)
-    fps = np.cumsum(levels[:, present, 0], axis=1)
-    per_bin = levels.reshape(len(sums), n_bins, g // n_bins, 2).sum(axis=2)
-    conf = sums[:, 2 * g:]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        auc, ap = _auc_ap(tps, fps)
-        ece = np.abs(per_bin[:, :, 1] - conf).sum(axis=1) / per_bin.sum(axis=(1, 2))
-    low, high = percentile_bounds(np.stack([auc, ap, ece]), confidence)
+    # levels these items use, highest first
+    present = np.flatnonzero(np.bincount(codes[:, 0] // 2, minlength=g))[::-1]
+    out = np.empty((3, len(sums)))
+    for start in range(0, len(sums), _BLOCK):  # a block of resamples at a time: each row's
+        block = sums[start:start + _BLOCK]  # arithmetic is the same, and fits in the cache
+        levels = block[:, :2 * g].reshape(len(block), g, 2)  # [resample, level, neg/pos]
+        tps = np.cumsum(levels[:, present, 1], axis=1)
+        fps = np.cumsum(levels[:, present, 0], axis=1)
+        per_bin = levels.reshape(len(block), n_bins, g // n_bins, 2).sum(axis=2)
+        conf = block[:, 2 * g:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            auc, ap = _auc_ap(tps, fps)
+            ece = np.abs(per_bin[:, :, 1] - conf).sum(axis=1) / per_bin.sum(axis=(1, 2))
+        out[:, start:start + _BLOCK] = auc, ap, ece
+    low, high = percentile_bounds(out, confidence)
     return {k: (float(low[i]), float(high[i])) for i, k in enumerate(SCORE_METRICS)}
