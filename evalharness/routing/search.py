@@ -20,7 +20,7 @@ from .evaluation import Strata, target_claims, target_scopes
 from .goals import PolicyGoals
 from .tally import Columns, Outcome, cascade_totals
 from .thresholds import Candidate as Threshold
-from .thresholds import action_candidates, clear_candidates, spread, threshold_pairs
+from .thresholds import Sorted, candidates, spread, threshold_pairs
 
 __all__ = ["Candidate", "Views", "enumerate_cascades", "pareto_frontier", "screens", "search",
            "shortlist", "step_options"]
@@ -74,16 +74,20 @@ def screens(claim: Claim, level: float) -> bool:
     return bound >= claim.required if at_least else bound <= claim.required
 
 
-def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_],
-                 goals: PolicyGoals) -> tuple[Sequence[Threshold], Sequence[Threshold]]:
+def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_], goals: PolicyGoals,
+                 reached: NDArray[np.intp] | None = None,
+                 ) -> tuple[Sequence[Threshold], Sequence[Threshold]]:
     """Eligible auto-action and auto-clear thresholds of ``name`` on the items that reach it
-    (``remaining``), most items first."""
+    (``remaining``), most items first; ``reached``: the scored ones by P ascending (stable),
+    when known."""
     d = view.deciders[name]
     y = view.gold_violating
     sizes = Strata(y, None).sizes
-    acts = action_candidates(d.p[remaining], y[remaining], goals=goals, sizes=sizes)
-    clears = clear_candidates(d.p[remaining], y[remaining], goals=goals, sizes=sizes)
-    return acts, clears
+    if reached is None:
+        counts = Sorted.of(d.p[remaining], y[remaining])
+    else:
+        counts = Sorted.of(d.p, y, reached, int(np.count_nonzero(y & remaining)))
+    return candidates(counts, goals=goals, sizes=sizes)
 
 
 class _Thresholds:
@@ -97,14 +101,19 @@ class _Thresholds:
         self._contents: dict[tuple[object, ...], int] = {}
         self._memo: dict[tuple[int, tuple[Step, ...], str], tuple[list[float], list[float]]] = {}
 
-    def __call__(self, view: PolicyData, steps: tuple[Step, ...], name: str,
-                 remaining: NDArray[np.bool_]) -> tuple[list[float], list[float]]:
+    def content(self, view: PolicyData) -> int:
+        """An id of ``view``'s items and gold (equal for views that hold the same)."""
         if id(view) not in self._views:  # views outlive the search (Views keeps them)
             content = (tuple(view.item_ids), view.gold.tobytes())
             self._views[id(view)] = self._contents.setdefault(content, len(self._contents))
-        key = (self._views[id(view)], steps, name)
+        return self._views[id(view)]
+
+    def __call__(self, view: PolicyData, steps: tuple[Step, ...], name: str,
+                 remaining: NDArray[np.bool_],
+                 reached: NDArray[np.intp] | None = None) -> tuple[list[float], list[float]]:
+        key = (self.content(view), steps, name)
         if key not in self._memo:
-            acts, clears = step_options(view, name, remaining, self.goals)
+            acts, clears = step_options(view, name, remaining, self.goals, reached)
             self._memo[key] = spread(acts, self.points), spread(clears, self.points)
         return self._memo[key]
 

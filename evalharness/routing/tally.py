@@ -30,10 +30,10 @@ from .thresholds import threshold_pairs
 
 __all__ = ["Columns", "Outcome", "cascade_totals"]
 
-Thresholds = Callable[[PolicyData, tuple[Step, ...], str, NDArray[np.bool_]],
+Thresholds = Callable[[PolicyData, tuple[Step, ...], str, NDArray[np.bool_], NDArray[np.intp]],
                       tuple[list[float], list[float]]]
-"""``(view, steps so far, decider, items reaching it)`` -> the auto-action and auto-clear
-thresholds the step tries."""
+"""``(view, steps so far, decider, items reaching it, the scored ones by P)`` -> the auto-action
+and auto-clear thresholds the step tries."""
 
 Outcome = tuple[list[Claim], float | None, float | None, float | None]
 """A cascade's claims, violating precision, violating recall and cost per item."""
@@ -124,9 +124,9 @@ def cascade_totals(cols: Columns, seq: Sequence[str], final: str,
             decided: NDArray[np.float64]) -> Iterator[tuple[tuple[Step, ...], list[float]]]:
         name = seq[j]
         p = view.deciders[name].p
-        actions, clears = thresholds(view, steps, name, remaining)
         order = cols.order(name)
         reached = order[remaining[order]]
+        actions, clears = thresholds(view, steps, name, remaining, reached)
         ps = p[reached]
         prefix = np.zeros((reached.size + 1, 3 * w))
         np.cumsum(step_cols[name][reached], axis=0, out=prefix[1:])
