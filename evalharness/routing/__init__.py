@@ -7,7 +7,8 @@ The data flow, one module each:
 * :mod:`.goals` — the targets of one policy and how the error rate is shared;
 * :mod:`.thresholds` — eligible thresholds on calibration items (the one selection path);
 * :mod:`.cascades` — cascades of tiers, simulated;
-* :mod:`.search` — every cascade on calibration items, the frontier, the short list;
+* :mod:`.search` — every cascade on calibration items (:mod:`.tally` counts them);
+  :mod:`.candidates` — the searched cascades as columns, the frontier, the short list;
 * :mod:`.claims` — claims and their family-wise tests on validation items;
 * :mod:`.evaluation` — a plan's claims, quality, shares and cost, at a prevalence;
 * :mod:`.plans` — plans and first-tier thresholds as records; :mod:`.slices`, :mod:`.qa`;

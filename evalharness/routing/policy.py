@@ -16,7 +16,7 @@ from .qa import qa_request
 from .savings import all_human, cost_cut
 from .evaluation import plan_metrics
 from ..records.routing import FrontierPoint, Plan, PolicyRouting, Status
-from .search import Candidate, Views, pareto_frontier, search, shortlist
+from .search import Candidates, Views, pareto_frontier, search, shortlist
 from .slices import add_slice_flags, slice_rows
 from .wording import recommendation_text, tier_verdicts
 
@@ -73,7 +73,7 @@ def route_policy(
     tested = dict(tried)
     baselines = [(c.cascade, tested.get(c.cascade)
                   or build_plan(cal, val, c.cascade, goals, vol, family_alpha=None))
-                 for c in cands if not c.cascade.steps]
+                 for c in cands.baselines()]
     cascade, plan, status = _pick(tried, baselines, cands, cal, val, goals, vol, notes)
     thresholds = first_tier_thresholds(cal, val, goals)
     keys = list(dict.fromkeys([*slice_keys, *(s.key for s in goals.slices)]))
@@ -113,7 +113,7 @@ def route_policy(
 Pair = tuple[Cascade, Plan]
 
 
-def _pick(tried: list[Pair], baselines: list[Pair], cands: list[Candidate], cal: Views,
+def _pick(tried: list[Pair], baselines: list[Pair], cands: Candidates, cal: Views,
           val: Views, goals: PolicyGoals, vol: int,
           notes: list[str]) -> tuple[Cascade, Plan, Status]:
     """The plan to recommend and the policy's status: the first tried plan whose every claim is
@@ -136,7 +136,7 @@ def _pick(tried: list[Pair], baselines: list[Pair], cands: list[Candidate], cal:
                    key=cost)
     if point:
         return (*point[0], "plan_meets_on_point_estimate")
-    closest = min(cands, key=lambda c: (*c.shortfall, c.cost)).cascade
+    closest = cands.closest().cascade
     if all(pair[0] != closest for pair in options):
         options.append((closest, build_plan(cal, val, closest, goals, vol, family_alpha=None)))
 
@@ -147,7 +147,7 @@ def _pick(tried: list[Pair], baselines: list[Pair], cands: list[Candidate], cal:
     return (*min(options, key=gap), "no_plan_meets_targets")
 
 
-def _frontier(cands: list[Candidate], val: Views, goals: PolicyGoals, vol: int) -> list[FrontierPoint]:
+def _frontier(cands: Candidates, val: Views, goals: PolicyGoals, vol: int) -> list[FrontierPoint]:
     out = []
     for c in pareto_frontier(cands)[:FRONTIER_POINTS]:
         view = val(c.cascade.tiers)

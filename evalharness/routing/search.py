@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -13,17 +12,18 @@ from numpy.typing import NDArray
 
 from ..stats.binomial import lower_bound, upper_bound
 from ..stats.strata import katz_bound
+from .candidates import Candidate, Candidates, counted, pareto_frontier, shortlist
 from .cascades import Cascade, Step, simulate_lean
 from .claims import Claim
 from .data import PolicyData
 from .evaluation import Strata, target_claims, target_scopes
 from .goals import PolicyGoals
-from .tally import Columns, Outcome, cascade_totals
+from .tally import Block, Columns, Outcome, order_totals
 from .thresholds import Candidate as Threshold
-from .thresholds import action_candidates, clear_candidates, spread, threshold_pairs
+from .thresholds import Sorted, candidates, spread, threshold_pairs
 
-__all__ = ["Candidate", "Views", "enumerate_cascades", "pareto_frontier", "screens", "search",
-           "shortlist", "step_options"]
+__all__ = ["Candidate", "Candidates", "Views", "enumerate_cascades", "pareto_frontier", "screens",
+           "search", "shortlist", "step_options"]
 
 
 class Views:
@@ -74,16 +74,20 @@ def screens(claim: Claim, level: float) -> bool:
     return bound >= claim.required if at_least else bound <= claim.required
 
 
-def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_],
-                 goals: PolicyGoals) -> tuple[Sequence[Threshold], Sequence[Threshold]]:
+def step_options(view: PolicyData, name: str, remaining: NDArray[np.bool_], goals: PolicyGoals,
+                 reached: NDArray[np.intp] | None = None,
+                 ) -> tuple[Sequence[Threshold], Sequence[Threshold]]:
     """Eligible auto-action and auto-clear thresholds of ``name`` on the items that reach it
-    (``remaining``), most items first."""
+    (``remaining``), most items first; ``reached``: the scored ones by P ascending (stable),
+    when known."""
     d = view.deciders[name]
     y = view.gold_violating
     sizes = Strata(y, None).sizes
-    acts = action_candidates(d.p[remaining], y[remaining], goals=goals, sizes=sizes)
-    clears = clear_candidates(d.p[remaining], y[remaining], goals=goals, sizes=sizes)
-    return acts, clears
+    if reached is None:
+        counts = Sorted.of(d.p[remaining], y[remaining])
+    else:
+        counts = Sorted.of(d.p, y, reached, int(np.count_nonzero(y & remaining)))
+    return candidates(counts, goals=goals, sizes=sizes)
 
 
 class _Thresholds:
@@ -97,14 +101,19 @@ class _Thresholds:
         self._contents: dict[tuple[object, ...], int] = {}
         self._memo: dict[tuple[int, tuple[Step, ...], str], tuple[list[float], list[float]]] = {}
 
-    def __call__(self, view: PolicyData, steps: tuple[Step, ...], name: str,
-                 remaining: NDArray[np.bool_]) -> tuple[list[float], list[float]]:
+    def content(self, view: PolicyData) -> int:
+        """An id of ``view``'s items and gold (equal for views that hold the same)."""
         if id(view) not in self._views:  # views outlive the search (Views keeps them)
             content = (tuple(view.item_ids), view.gold.tobytes())
             self._views[id(view)] = self._contents.setdefault(content, len(self._contents))
-        key = (self._views[id(view)], steps, name)
+        return self._views[id(view)]
+
+    def __call__(self, view: PolicyData, steps: tuple[Step, ...], name: str,
+                 remaining: NDArray[np.bool_],
+                 reached: NDArray[np.intp] | None = None) -> tuple[list[float], list[float]]:
+        key = (self.content(view), steps, name)
         if key not in self._memo:
-            acts, clears = step_options(view, name, remaining, self.goals)
+            acts, clears = step_options(view, name, remaining, self.goals, reached)
             self._memo[key] = spread(acts, self.points), spread(clears, self.points)
         return self._memo[key]
 
@@ -154,42 +163,21 @@ def _step_combos(view: PolicyData, seq: Sequence[str],
     yield from rec(0, np.ones(view.n, dtype=bool), ())
 
 
-@dataclass
-class Candidate:
-    """A cascade as the search saw it on calibration items."""
-
-    cascade: Cascade
-    cost: float
-    f1: float
-    precision: float | None
-    recall: float | None
-    claims: list[Claim]
-    meets: bool
-    """Every end-to-end and slice claim screens at the selection level (with the margin)."""
-    likely: bool = False
-    """Every claim screens at the level it will be tested at, without the margin (about even
-    odds of holding on validation)."""
-
-    @property
-    def point_meets(self) -> bool:
-        return all(c.point_meets for c in self.claims if c.judged)
-
-    @property
-    def shortfall(self) -> tuple[int, float]:
-        missed = [c for c in self.claims if c.judged and not c.point_meets]
-        return len(missed), sum(c.shortfall() for c in missed)
+def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> Candidates:
+    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items: from counts
+    (:mod:`.tally`, screened over arrays), or by simulating each one when per-label targets or a
+    sampling design need the items themselves."""
+    if goals.sampling is None and not set(goals.labels) & set(views.data.labels):
+        return _counted(views, goals, max_tiers, points)
+    return _simulated(views, goals, max_tiers, points)
 
 
-def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> list[Candidate]:
-    """Every cascade of :func:`enumerate_cascades`, evaluated on calibration items: from prefix
-    sums (:mod:`.tally`), or by simulating each one when per-label targets or a sampling design
-    need the items themselves."""
-    counted = goals.sampling is None and not set(goals.labels) & set(views.data.labels)
-    outcomes = _counted(views, goals, max_tiers, points) if counted else \
-        _simulated(views, goals, max_tiers, points)
+def _simulated(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> Candidates:
+    """Every cascade simulated item by item (:func:`.cascades.simulate_lean`), its claims
+    screened one by one (:func:`screens`)."""
     levels: dict[int, tuple[float, float]] = {}
     out = []
-    for cascade, (claims, precision, recall, cost) in outcomes:
+    for cascade, (claims, precision, recall, cost) in _simulations(views, goals, max_tiers, points):
         f1 = (2 * precision * recall / (precision + recall)
               if precision is not None and recall is not None and precision + recall > 0 else 0.0)
         m = len(claims) + sum(
@@ -203,23 +191,55 @@ def search(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> lis
         likely = meets or all(screens(c, test) for c in claims)
         out.append(Candidate(cascade, float("inf") if cost is None else cost, f1, precision,
                              recall, claims, meets, likely))
-    return out
+    return Candidates.of(out)
 
 
-def _counted(views: Views, goals: PolicyGoals, max_tiers: int,
-             points: int) -> Iterator[tuple[Cascade, Outcome]]:
+def _counted(views: Views, goals: PolicyGoals, max_tiers: int, points: int) -> Candidates:
+    """Every cascade's totals (:func:`.tally.order_totals`, one call per order of automated
+    tiers and content of view, for all the last tiers after it), then its claims and screening
+    over arrays (:func:`.candidates.counted`)."""
     thresholds = _Thresholds(goals, points)
     columns: dict[int, Columns] = {}
-    for view, seq, final in _orders(views, max_tiers):
+
+    def cols(view: PolicyData) -> Columns:
         if id(view) not in columns:
             columns[id(view)] = Columns(view, goals, target_scopes(view, goals))
-        cols = columns[id(view)]
-        for steps, totals in cascade_totals(cols, seq, final, thresholds):
-            yield Cascade(steps, final), cols.outcome(totals)
+        return columns[id(view)]
+
+    listed = list(_orders(views, max_tiers))
+    groups: dict[tuple[tuple[str, ...], int], dict[str, PolicyData]] = {}
+    for view, seq, final in listed:
+        groups.setdefault((seq, thresholds.content(view)), {})[final] = view
+    blocks: dict[tuple[tuple[str, ...], str], tuple[Columns, Block]] = {}
+    for (seq, _), finals in groups.items():
+        first = cols(next(iter(finals.values())))
+        found = order_totals(first, seq, {f: cols(v) for f, v in finals.items()}, thresholds)
+        blocks.update({(seq, f): (cols(finals[f]), b) for f, b in found.items()})
+    levels: dict[int, tuple[float, float]] = {}
+    parts = []
+    ordered = [blocks[seq, final] for _, seq, final in listed]
+    for i, (c, block) in enumerate(ordered):
+        parts.append(counted(c, block, goals, i, levels))
+    columnar = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    starts = np.cumsum([0] + [b.counts.shape[0] for _, b in ordered])
+
+    def make(i: int) -> Candidate:
+        at = int(np.searchsorted(starts, i, side="right")) - 1
+        c, block = ordered[at]
+        row = i - int(starts[at])
+        claims = c.outcome(block.totals(row))[0]
+        precision, recall = columnar["precision"][i], columnar["recall"][i]
+        return Candidate(Cascade(block.steps(row), block.final), float(columnar["cost"][i]),
+                         float(columnar["f1"][i]),
+                         None if np.isnan(precision) else float(precision),
+                         None if np.isnan(recall) else float(recall), claims,
+                         bool(columnar["meets"][i]), bool(columnar["likely"][i]))
+
+    return Candidates(columnar, make)
 
 
-def _simulated(views: Views, goals: PolicyGoals, max_tiers: int,
-               points: int) -> Iterator[tuple[Cascade, Outcome]]:
+def _simulations(views: Views, goals: PolicyGoals, max_tiers: int,
+                 points: int) -> Iterator[tuple[Cascade, Outcome]]:
     masks: dict[int, dict[tuple[str, str], NDArray[np.bool_]]] = {}
     strata: dict[int, Strata] = {}
     for cascade, view in enumerate_cascades(views, goals, max_automated_tiers=max_tiers,
@@ -236,57 +256,3 @@ def _simulated(views: Views, goals: PolicyGoals, max_tiers: int,
                         everything.across(called, numerator=0).value(everything.prevalence),
                         everything.within(called, everything.violating).value(),
                         everything.mean(sim.cost))
-
-
-def _cost_key(c: Candidate) -> tuple[float, float, int]:
-    return (round(c.cost, 12), -c.f1, len(c.cascade.steps))
-
-
-def pareto_frontier(cands: Sequence[Candidate]) -> list[Candidate]:
-    """Candidates no other candidate beats on both cost (lower) and violating F1 (higher)."""
-    front: list[Candidate] = []
-    best = -1.0
-    for c in sorted(cands, key=_cost_key):
-        if c.f1 > best + 1e-12:
-            front.append(c)
-            best = c.f1
-    return front
-
-
-def _shape(c: Cascade) -> tuple[object, ...]:
-    return (*((s.decider, s.action is not None, s.clear is not None) for s in c.steps), c.final)
-
-
-def shortlist(cands: Sequence[Candidate], k: int) -> list[Candidate]:
-    """Up to ``k`` plans to check on validation, chosen on calibration items only.
-
-    First the plans that meet every target with the margin, cheapest first, the cheapest of each
-    shape (tiers, and which of them auto-action or auto-clear), keeping a place for the cheapest
-    single-decider plan that does (the fallback that needs no threshold to hold). Places left go
-    to plans that meet every target at the test level without the margin, then to plans whose
-    calibration estimates merely meet the targets: a place on the list costs nothing but the
-    family's share of the error rate, so it is never left empty while something might hold.
-    """
-    ordered = sorted(cands, key=_cost_key)
-    meeting = [c for c in ordered if c.meets]
-    baseline = next((c for c in meeting if not c.cascade.steps), None)
-    picked: list[Candidate] = []
-    shapes: set[tuple[object, ...]] = set()
-
-    def add(c: Candidate) -> None:
-        picked.append(c)
-        shapes.add(_shape(c.cascade))
-
-    for c in meeting:
-        room = k - len(picked)
-        reserve = 1 if baseline is not None and baseline not in picked and c is not baseline else 0
-        if room == 0:
-            break
-        if _shape(c.cascade) not in shapes and room - reserve > 0:
-            add(c)
-    for group in ([c for c in ordered if c.likely and not c.meets],
-                  [c for c in ordered if c.point_meets and not c.likely]):
-        for c in group:
-            if len(picked) < k and _shape(c.cascade) not in shapes:
-                add(c)
-    return picked

@@ -12,6 +12,7 @@ to every count — without touching the guarantee.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
@@ -21,22 +22,48 @@ from ..stats.binomial import lower_bounds, upper_bounds
 from ..stats.strata import Prevalence, katz_bound
 from .goals import PolicyGoals
 
-__all__ = ["action_candidates", "clear_candidates", "spread", "threshold_pairs"]
+__all__ = ["Sorted", "action_candidates", "candidates", "clear_candidates", "spread",
+           "threshold_pairs"]
 
 Candidate = tuple[float, int, int]
 """``(threshold, items taken, violating items among them)``."""
 
 
-def _sorted_counts(p: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[
-    NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]
-]:
-    """Scored items' P sorted ascending, its unique values, and prefix counts of violating items
-    (``prefix[i]`` = violating items among the ``i`` lowest scores)."""
-    keep = np.isfinite(p)
-    order = np.argsort(p[keep], kind="stable")
-    ps, ys = p[keep][order], y[keep][order]
-    prefix = np.concatenate([[0], np.cumsum(ys, dtype=np.intp)])
-    return ps, np.unique(ps), prefix
+@dataclass(frozen=True)
+class Sorted:
+    """Scored items of a step sorted by P ascending (stable), with what every threshold over them
+    counts: shared by the auto-action and auto-clear candidates."""
+
+    ps: NDArray[np.float64]
+    """P of the scored items, ascending."""
+    prefix: NDArray[np.intp]
+    """``prefix[i]``: violating items among the ``i`` lowest scores."""
+    starts: NDArray[np.intp]
+    """Where each distinct P begins in ``ps``."""
+    violating: int
+    """Violating items reaching the step, scored or not."""
+
+    @classmethod
+    def of(cls, p: NDArray[np.float64], y: NDArray[np.bool_],
+           reached: NDArray[np.intp] | None = None, violating: int | None = None) -> Sorted:
+        """From scores and gold of the items reaching a step; or, given ``reached`` (the scored
+        items reaching it, by P ascending, stable) and the ``violating`` items reaching it, from
+        a whole view's scores and gold."""
+        if reached is None:
+            scored = np.flatnonzero(np.isfinite(p))
+            reached = scored[np.argsort(p[scored], kind="stable")]
+            violating = int(np.count_nonzero(y))
+        assert violating is not None
+        ps = p[reached]
+        prefix = np.zeros(ps.size + 1, dtype=np.intp)
+        np.cumsum(y[reached], out=prefix[1:])
+        new = np.ones(ps.size, dtype=bool)
+        np.not_equal(ps[1:], ps[:-1], out=new[1:])
+        return cls(ps, prefix, np.flatnonzero(new), violating)
+
+    @property
+    def uniq(self) -> NDArray[np.float64]:
+        return self.ps[self.starts]
 
 
 def _weighted_share(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],
@@ -55,25 +82,18 @@ def _share_point(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[in
     return a / np.maximum(a + b, 1e-300)
 
 
+def candidates(s: Sorted, *, goals: PolicyGoals,
+               sizes: tuple[int, int]) -> tuple[Sequence[Candidate], Sequence[Candidate]]:
+    """:func:`action_candidates` and :func:`clear_candidates` from one sort of the scores."""
+    return _actions(s, goals, sizes), _clears(s, goals, sizes)
+
+
 def action_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
                       sizes: tuple[int, int]) -> Sequence[Candidate]:
     """Eligible auto-action thresholds, most items first. ``p``, ``y``: scores and gold
     (violating) of the items that reach the step; ``sizes``: violating and other items of the
     whole split (what prevalence weights scale)."""
-    if goals.precision is None:
-        return []
-    ps, uniq, prefix = _sorted_counts(p, y)
-    if ps.size == 0:
-        return []
-    start = np.searchsorted(ps, uniq, side="left")
-    n = (ps.size - start).astype(np.float64)
-    k = (prefix[-1] - prefix[start]).astype(np.float64)
-    w = goals.weights()
-    level = goals.selection_level(goals.typical_claims)
-    ok = _share_point(k, n, sizes, w) >= goals.precision
-    ok[ok] = (lower_bounds(k[ok], n[ok], level) if w is None
-              else _weighted_share(k[ok], n[ok], sizes, w, level, "lower")) >= goals.precision
-    return _Listed(uniq[ok], n[ok], k[ok])
+    return _actions(Sorted.of(p, y), goals, sizes)
 
 
 def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: PolicyGoals,
@@ -82,15 +102,28 @@ def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: Pol
     stays under the false-negative ceiling and (with a recall target) the share of the violating
     items reaching the step that get cleared stays under ``1 - recall``. With neither target,
     nothing is eligible."""
-    if goals.fn_ceiling is None and goals.recall is None:
+    return _clears(Sorted.of(p, y), goals, sizes)
+
+
+def _actions(s: Sorted, goals: PolicyGoals, sizes: tuple[int, int]) -> Sequence[Candidate]:
+    if goals.precision is None or s.ps.size == 0:
         return []
-    ps, uniq, prefix = _sorted_counts(p, y)
-    if ps.size == 0:
+    n = (s.ps.size - s.starts).astype(np.float64)
+    k = (s.prefix[-1] - s.prefix[s.starts]).astype(np.float64)
+    w = goals.weights()
+    level = goals.selection_level(goals.typical_claims)
+    ok = _share_point(k, n, sizes, w) >= goals.precision
+    ok[ok] = (lower_bounds(k[ok], n[ok], level) if w is None
+              else _weighted_share(k[ok], n[ok], sizes, w, level, "lower")) >= goals.precision
+    return _Listed(s.uniq[ok], n[ok], k[ok])
+
+
+def _clears(s: Sorted, goals: PolicyGoals, sizes: tuple[int, int]) -> Sequence[Candidate]:
+    if (goals.fn_ceiling is None and goals.recall is None) or s.ps.size == 0:
         return []
-    stop = np.searchsorted(ps, uniq, side="right")
-    n = stop.astype(np.float64)
-    k = prefix[stop].astype(np.float64)
-    ok = np.ones(uniq.size, dtype=bool)
+    stop = np.append(s.starts[1:], s.ps.size)
+    n, k = stop.astype(np.float64), s.prefix[stop].astype(np.float64)
+    ok = np.ones(stop.size, dtype=bool)
     level = goals.selection_level(goals.typical_claims)
     if goals.fn_ceiling is not None:
         w = goals.weights()
@@ -99,11 +132,11 @@ def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: Pol
                   else _weighted_share(k[ok], n[ok], sizes, w, level, "upper")) <= goals.fn_ceiling
     if goals.recall is not None:
         # violating items reaching the step include unscored ones: clearing loses recall of all
-        total = int(np.count_nonzero(y))
+        total = s.violating
         lost_max = 1 - goals.recall
         ok &= (total > 0) & (k <= lost_max * total)
         ok[ok] = upper_bounds(k[ok], np.full(int(ok.sum()), float(total)), level) <= lost_max
-    return _Listed(uniq[ok][::-1], n[ok][::-1], k[ok][::-1])
+    return _Listed(s.uniq[ok][::-1], n[ok][::-1], k[ok][::-1])
 
 
 class _Listed(Sequence[Candidate]):
