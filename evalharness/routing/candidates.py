@@ -13,7 +13,7 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
-from ..stats.binomial import lower_bounds
+from ..stats.binomial import lower_bound_meets
 from ..stats.strata import katz_bound
 from .cascades import Cascade
 from .claims import Claim
@@ -176,9 +176,8 @@ def _bound_meets(v: NDArray[np.int64], n: NDArray[np.int64], level: float, requi
     """A precision or recall claim's one-sided bound at ``level`` reaches ``required``: exact
     binomial (``shares`` None), or at production prevalence the Katz bound of the ratio of the
     strata's rates (sizes and weights in ``shares``; ``n`` then counts other items)."""
-    if shares is None:  # once per distinct (k, n): many cascades share their counts
-        pairs, at = np.unique(np.stack([v, n]), axis=1, return_inverse=True)
-        return (lower_bounds(pairs[0], pairs[1], level) >= required)[at.reshape(-1)]
+    if shares is None:
+        return lower_bound_meets(v, n, level, required)
     (n_v, n_o), (w_v, w_o) = shares
     bound = katz_bound(v, n_v, n, n_o, w_v, w_o, level, "lower")
     out = bound >= required

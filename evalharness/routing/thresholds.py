@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..stats.binomial import lower_bounds, upper_bounds
+from ..stats.binomial import lower_bound_cutoffs, upper_bound_cutoffs
 from ..stats.strata import Prevalence, katz_bound
 from .goals import PolicyGoals
 
@@ -66,6 +67,15 @@ class Sorted:
         return self.ps[self.starts]
 
 
+@lru_cache(maxsize=64)
+def _cutoffs(n_max: int, level: float, target: float, lower: bool) -> NDArray[np.intp]:
+    """Bound cutoffs for every count of items up to ``n_max`` (a search asks for the same few)."""
+    n = np.arange(n_max + 1)
+    out = lower_bound_cutoffs(n, level, target) if lower else upper_bound_cutoffs(n, level, target)
+    out.flags.writeable = False
+    return out
+
+
 def _weighted_share(k: NDArray[np.float64], n: NDArray[np.float64], sizes: tuple[int, int],
                     w: Prevalence, level: float, side: str) -> NDArray[np.float64]:
     """Screening bound of the violating share among ``n`` taken items of which ``k`` violating."""
@@ -108,13 +118,17 @@ def clear_candidates(p: NDArray[np.float64], y: NDArray[np.bool_], *, goals: Pol
 def _actions(s: Sorted, goals: PolicyGoals, sizes: tuple[int, int]) -> Sequence[Candidate]:
     if goals.precision is None or s.ps.size == 0:
         return []
-    n = (s.ps.size - s.starts).astype(np.float64)
-    k = (s.prefix[-1] - s.prefix[s.starts]).astype(np.float64)
+    n_int = s.ps.size - s.starts
+    k_int = s.prefix[-1] - s.prefix[s.starts]
+    n, k = n_int.astype(np.float64), k_int.astype(np.float64)
     w = goals.weights()
     level = goals.selection_level(goals.typical_claims)
     ok = _share_point(k, n, sizes, w) >= goals.precision
-    ok[ok] = (lower_bounds(k[ok], n[ok], level) if w is None
-              else _weighted_share(k[ok], n[ok], sizes, w, level, "lower")) >= goals.precision
+    if w is None:  # the exact bound reaches the target: k at least its cutoff for n
+        cut = _cutoffs(max(sum(sizes), s.ps.size), level, goals.precision, True)
+        ok[ok] = k_int[ok] >= cut[n_int[ok]]
+    else:
+        ok[ok] = _weighted_share(k[ok], n[ok], sizes, w, level, "lower") >= goals.precision
     return _Listed(s.uniq[ok], n[ok], k[ok])
 
 
@@ -122,20 +136,25 @@ def _clears(s: Sorted, goals: PolicyGoals, sizes: tuple[int, int]) -> Sequence[C
     if (goals.fn_ceiling is None and goals.recall is None) or s.ps.size == 0:
         return []
     stop = np.append(s.starts[1:], s.ps.size)
-    n, k = stop.astype(np.float64), s.prefix[stop].astype(np.float64)
+    k_int = s.prefix[stop]
+    n, k = stop.astype(np.float64), k_int.astype(np.float64)
     ok = np.ones(stop.size, dtype=bool)
     level = goals.selection_level(goals.typical_claims)
     if goals.fn_ceiling is not None:
         w = goals.weights()
         ok &= _share_point(k, n, sizes, w) <= goals.fn_ceiling
-        ok[ok] = (upper_bounds(k[ok], n[ok], level) if w is None
-                  else _weighted_share(k[ok], n[ok], sizes, w, level, "upper")) <= goals.fn_ceiling
+        if w is None:  # the exact bound stays under the ceiling: k at most its cutoff for n
+            cut = _cutoffs(max(sum(sizes), s.ps.size), level, goals.fn_ceiling, False)
+            ok[ok] = k_int[ok] <= cut[stop[ok]]
+        else:
+            ok[ok] = _weighted_share(k[ok], n[ok], sizes, w, level, "upper") <= goals.fn_ceiling
     if goals.recall is not None:
         # violating items reaching the step include unscored ones: clearing loses recall of all
         total = s.violating
         lost_max = 1 - goals.recall
         ok &= (total > 0) & (k <= lost_max * total)
-        ok[ok] = upper_bounds(k[ok], np.full(int(ok.sum()), float(total)), level) <= lost_max
+        if total > 0:
+            ok &= k_int <= upper_bound_cutoffs([total], level, lost_max)[0]
     return _Listed(s.uniq[ok][::-1], n[ok][::-1], k[ok][::-1])
 
 

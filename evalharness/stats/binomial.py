@@ -19,8 +19,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-__all__ = ["clopper_pearson", "lower_bound", "lower_bounds", "newcombe_difference", "p_greater",
-           "p_less", "upper_bound", "upper_bounds", "wilson"]
+__all__ = ["clopper_pearson", "lower_bound", "lower_bound_cutoffs", "lower_bound_meets",
+           "lower_bounds", "newcombe_difference", "p_greater", "p_less", "upper_bound",
+           "upper_bound_cutoffs", "upper_bound_meets", "upper_bounds", "wilson"]
 
 
 def lower_bound(k: int, n: int, confidence: float) -> float:
@@ -95,6 +96,114 @@ def upper_bounds(k: ArrayLike, n: ArrayLike, confidence: float) -> NDArray[np.fl
     k_arr = np.asarray(k, dtype=np.float64)
     n_arr = np.asarray(n, dtype=np.float64)
     return 1.0 - lower_bounds(n_arr - k_arr, n_arr, confidence)
+
+
+def lower_bound_meets(k: ArrayLike, n: ArrayLike, confidence: float,
+                      target: float) -> NDArray[np.bool_]:
+    """``lower_bounds(k, n, confidence) >= target``, elementwise, about ten times faster: from the
+    Beta CDF at the target (:func:`_meets`), the bound itself only at the edge.
+
+    Examples
+    --------
+    >>> lower_bound_meets([17, 18], [20, 20], 0.95, 0.7).tolist()
+    [False, True]
+    """
+    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, np.float64), np.asarray(n, np.float64))
+    return _meets(k_arr, n_arr, confidence, target, True)
+
+
+def upper_bound_meets(k: ArrayLike, n: ArrayLike, confidence: float,
+                      target: float) -> NDArray[np.bool_]:
+    """``upper_bounds(k, n, confidence) <= target``, elementwise (see :func:`lower_bound_meets`).
+
+    Examples
+    --------
+    >>> upper_bound_meets([0, 1], [20, 20], 0.95, 0.2).tolist()
+    [True, False]
+    """
+    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, np.float64), np.asarray(n, np.float64))
+    return _meets(k_arr, n_arr, confidence, target, False)
+
+
+def lower_bound_cutoffs(n: ArrayLike, confidence: float, target: float) -> NDArray[np.intp]:
+    """Per ``n``, the fewest successes ``k`` whose :func:`lower_bounds` at ``confidence`` reaches
+    ``target`` (``n + 1`` when none does): ``lower_bounds(k, n) >= target`` exactly when ``k >=
+    cutoff``, so a search over many candidates compares counts instead of evaluating a Beta
+    quantile for each.
+
+    The bound grows with ``k`` at fixed ``n`` (by about ``1 / n`` a step), so one cutoff per ``n``
+    decides every ``k``. A normal approximation gives the first guess; each cutoff is then moved
+    until the bound agrees at the cutoff and next to it (:func:`_meets`), so float rounding at the
+    edge decides as ``lower_bounds`` does.
+
+    Examples
+    --------
+    18 of 20 has an exact 95% lower bound of 0.717 (above 0.7), 17 of 20 one of 0.656:
+
+    >>> lower_bound_cutoffs([20], 0.95, 0.7).tolist()
+    [18]
+    """
+    return _cutoffs(np.asarray(n, dtype=np.float64), confidence, target, lower=True)
+
+
+def upper_bound_cutoffs(n: ArrayLike, confidence: float, target: float) -> NDArray[np.intp]:
+    """Per ``n``, the most successes ``k`` whose :func:`upper_bounds` at ``confidence`` stays at
+    or below ``target`` (``-1`` when none does): ``upper_bounds(k, n) <= target`` exactly when
+    ``k <= cutoff`` (see :func:`lower_bound_cutoffs`).
+
+    Examples
+    --------
+    0 of 20 has an exact 95% upper bound of 0.139, 1 of 20 one of 0.217:
+
+    >>> upper_bound_cutoffs([20], 0.95, 0.2).tolist()
+    [0]
+    """
+    return _cutoffs(np.asarray(n, dtype=np.float64), confidence, target, lower=False)
+
+
+def _cutoffs(n: NDArray[np.float64], confidence: float, target: float, *,
+             lower: bool) -> NDArray[np.intp]:
+    n = np.atleast_1d(n)
+    # the binomial test's critical count, normal with a skewness term (Cornish-Fisher) and
+    # continuity: off by one or two at most
+    z = stats.norm.ppf(confidence) * (1 if lower else -1)
+    skew = (z * z - 1) * (1 - 2 * target) / 6
+    guess = np.round(n * target + z * np.sqrt(n * target * (1 - target)) + skew
+                     + (0.5 if lower else -0.5))
+    k = np.clip(guess, -1, n + 1)
+    toward = -1.0 if lower else 1.0  # from the cutoff towards the counts that meet
+    moving = np.arange(n.size)
+    while moving.size:
+        km, nm = k[moving], n[moving]
+        further = _meets(km + toward, nm, confidence, target, lower)  # the cutoff lies further in
+        back = ~further & ~_meets(km, nm, confidence, target, lower) & (km >= 0) & (km <= nm)
+        k[moving] = np.where(further, km + toward, np.where(back, km - toward, km))
+        moving = moving[further | back]
+    return k.astype(np.intp)
+
+
+def _meets(k: NDArray[np.float64], n: NDArray[np.float64], confidence: float, target: float,
+           lower: bool) -> NDArray[np.bool_]:
+    """``lower_bounds(k, n) >= target`` (``lower``) or ``upper_bounds(k, n) <= target``; False for
+    ``k`` outside ``0..n``. The bound is a Beta quantile, so it meets the target exactly when the
+    Beta CDF at the target is on the right side of the quantile's level: that CDF
+    (``special.betainc``, ~10x cheaper than its inverse) decides, and the bound itself decides
+    where the two are within a millionth of the tail of each other or a count is at an end."""
+    inside = (k >= 0) & (k <= n)
+    kk = np.clip(k, 0, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if lower:  # lower bound: the (1 - confidence) quantile of Beta(k, n - k + 1)
+            cdf, level = special.betainc(kk, n - kk + 1, target), 1 - confidence
+            out = cdf <= level
+        else:  # upper bound: the confidence quantile of Beta(k + 1, n - k)
+            cdf, level = special.betainc(kk + 1, n - kk, target), confidence
+            out = cdf >= level
+    unsure = (kk == 0) | (kk == n) | ~(np.abs(cdf - level) > 1e-6 * (1 - confidence))
+    if unsure.any():
+        bound = lower_bounds if lower else upper_bounds
+        b = bound(kk[unsure], n[unsure], confidence)
+        out[unsure] = b >= target if lower else b <= target
+    return out & inside
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
