@@ -173,12 +173,17 @@ def _cutoffs(n: NDArray[np.float64], confidence: float, target: float, *,
     k = np.clip(guess, -1, n + 1)
     toward = -1.0 if lower else 1.0  # from the cutoff towards the counts that meet
     moving = np.arange(n.size)
-    while moving.size:
+    for _ in range(int(n.max(initial=0)) + 3):  # each cutoff moves one way, at most n + 2 steps
+        if not moving.size:
+            break
         km, nm = k[moving], n[moving]
         further = _meets(km + toward, nm, confidence, target, lower)  # the cutoff lies further in
         back = ~further & ~_meets(km, nm, confidence, target, lower) & (km >= 0) & (km <= nm)
         k[moving] = np.where(further, km + toward, np.where(back, km - toward, km))
         moving = moving[further | back]
+    if moving.size:
+        raise ArithmeticError("binomial bound cutoffs did not settle: the bound is not monotone "
+                              "in the count here")
     return k.astype(np.intp)
 
 
