@@ -60,7 +60,7 @@ def make_case(folder: Path, decisions: int, n_policies: int = 3, seed: int = 0) 
     returns the config path."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    n = max(20, decisions // (DECIDERS * n_policies))
+    n = max(20, -(-decisions // (DECIDERS * n_policies)))  # at least `decisions`
     ids, pdir = _policies(n_policies, folder)
     prevalence = rng.uniform(0.1, 0.4, size=n_policies)
     gold = rng.random((n, n_policies)) < prevalence

@@ -110,8 +110,9 @@ class Policy(Strict):
             raise KeyError(variant)
         return self.variants[variant]
 
-    @property
+    @cached_property
     def label_names(self) -> list[str]:
+        """The labels' names in order (worked out once: a run asks for them per decision)."""
         return [label.name for label in self.labels]
 
     @property

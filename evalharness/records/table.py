@@ -216,8 +216,11 @@ class TableBuilder:
         self._score_labels: dict[str, int] = {}
         self._score_codes: list[int] = []
         self._score_values: list[float] = []
-        self._meta: dict[int, dict[str, Any]] = {}
+        self._meta: list[dict[str, Any]] = []
+        """Each item's meta, by item code."""
         self._lines: list[int] = []
+        self._coded = [(name, self._codes[name], self._vocab[name]) for name in CODED_FIELDS]
+        self._floats = [(name, self._numbers[name]) for name in FLOAT_FIELDS]
 
     def __len__(self) -> int:
         return len(self._cached)
@@ -226,22 +229,24 @@ class TableBuilder:
         """Add one decision; ``line`` is the byte offset of its line (default: its position
         among the added decisions)."""
         values = decision.__dict__
-        for name in CODED_FIELDS:
+        for name, codes, vocab in self._coded:
             value = values[name]
-            vocab = self._vocab[name]
-            self._codes[name].append(-1 if value is None else vocab.setdefault(value, len(vocab)))
+            codes.append(-1 if value is None else vocab.setdefault(value, len(vocab)))
         item = self._codes["item_id"][-1]
-        if item not in self._meta:
-            self._meta[item] = decision.meta
-        for name in FLOAT_FIELDS:
+        if item == len(self._meta):  # a new item: codes are handed out in order
+            self._meta.append(values["meta"])
+        for name, numbers in self._floats:
             value = values[name]
-            self._numbers[name].append(np.nan if value is None else value)
-        self._cached.append(decision.cached)
-        scores = decision.scores or {}
-        self._score_counts.append(len(scores))
-        for label, value in scores.items():
-            self._score_codes.append(self._score_labels.setdefault(label, len(self._score_labels)))
-            self._score_values.append(value)
+            numbers.append(np.nan if value is None else value)
+        self._cached.append(values["cached"])
+        scores = values["scores"]
+        if scores:
+            self._score_counts.append(len(scores))
+            labels = self._score_labels
+            self._score_codes.extend(labels.setdefault(label, len(labels)) for label in scores)
+            self._score_values.extend(scores.values())
+        else:
+            self._score_counts.append(0)
         self._lines.append(len(self._lines) if line is None else line)
 
     def build(self, source: Path | None = None, *, first_only: bool = True) -> DecisionTable:
@@ -257,7 +262,7 @@ class TableBuilder:
             score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             score_label=Coded(np.array(self._score_codes, dtype=np.int32), tuple(self._score_labels)),
             score_value=np.array(self._score_values, dtype=np.float64),
-            meta=[self._meta[i] for i in range(len(self._vocab["item_id"]))],
+            meta=list(self._meta),
             line=np.array(self._lines, dtype=np.int64), source=source)
         return first_occurrences(table) if first_only else table
 
