@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..execution.rundir import RunDir, write_atomic
 from ..records import HUMAN_KINDS, Decision, Manifest, MetricsFile
-from ..records.table import DecisionTable
+from ..records.table import DecisionTable, as_table
 from ..report import render_html, render_markdown
 from ..report.history import history_svg
 from ..scoring.production import run_prevalence, run_sampling
@@ -31,7 +31,7 @@ def write_report(run_dir: Path | str) -> MetricsFile:
 def report_run(run: RunDir, manifest: Manifest,
                decisions: DecisionTable | Sequence[Decision]) -> MetricsFile:
     """:func:`write_report` for a run whose manifest and decisions are already read."""
-    decisions = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    decisions = as_table(decisions)
     items = run.item_file()
     labels = {pid: info.labels for pid, info in manifest.policies.items()}
     violating = {pid: info.violating for pid, info in manifest.policies.items()}

@@ -19,7 +19,7 @@ from ..records.errors import RunDirError, UsageError
 from ..execution.estimate import RunEstimate, estimate_run
 from ..execution.workplan import WorkPlan, build_work_plan
 from ..records import HUMAN_RATER, Decision, Manifest, MetricsFile
-from ..records.table import DecisionTable
+from ..records.table import DecisionTable, as_table
 from ..execution.rundir import RunDir
 from ..deciders import ModelDecider
 from ..execution.runner import RunStats, execute
@@ -215,8 +215,7 @@ def error_budget_breaches(decisions: DecisionTable | Sequence[Decision],
     """One line per decider whose share of ``error`` outcomes exceeds the budget."""
     if max_error_rate is None:
         return []
-    if not isinstance(decisions, DecisionTable):
-        decisions = DecisionTable.of(decisions)
+    decisions = as_table(decisions)
     is_error = decisions.is_value("outcome", "error")
     groups = decisions.groups(~decisions.is_value("decider_kind", HUMAN_RATER), by=("decider",))
     totals = {str(name): len(rows) for (name,), rows in groups.items()}

@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 
 from .decisions import Decision
 
-__all__ = ["CODED_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "concat"]
+__all__ = ["CODED_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "as_table",
+           "concat"]
 
 CODED_FIELDS = ("item_id", "policy", "decider", "decider_kind", "label", "gold", "outcome",
                 "site", "rater")
@@ -73,7 +74,8 @@ class DecisionTable:
     meta: list[dict[str, Any]]
     """The item's ``meta`` per item code (``coded["item_id"]``)."""
     line: NDArray[np.int64]
-    """Byte offset of each row's line in :attr:`source` (-1 when built from objects)."""
+    """Byte offset of each row's line in :attr:`source`; built from objects, its position in
+    :attr:`objects`."""
     source: Path | None = None
     objects: Sequence[Decision] | None = field(default=None, repr=False)
     """The decisions themselves, when the table was built from objects in memory."""
@@ -109,16 +111,30 @@ class DecisionTable:
         """The rows (of ``rows``, default all) of each distinct combination of the ``by`` fields,
         in order of first appearance, each in file order."""
         picked = np.arange(len(self)) if rows is None else np.flatnonzero(rows)
-        key = np.zeros(len(picked), dtype=np.int64)
-        for name in by:
-            column = self.coded[name]
-            key = key * (len(column.values) + 1) + column.codes[picked] + 1
+        key = self.key(by, picked)
         order = np.argsort(key, kind="stable")
         bounds = np.flatnonzero(np.diff(key[order])) + 1
         parts = np.split(picked[order], bounds) if len(order) else []
         parts.sort(key=lambda part: part[0])
         return {tuple(self.coded[name][int(part[0])] for name in by): part  # type: ignore[misc]
                 for part in parts}
+
+    def key(self, by: Sequence[str], idx: NDArray[np.intp] | None = None) -> NDArray[np.int64]:
+        """One integer per row (of ``idx``, default all) that is equal exactly where the ``by``
+        fields all are."""
+        codes = {name: self.coded[name].codes if idx is None else self.coded[name].codes[idx]
+                 for name in by}
+        key = np.zeros(len(self) if idx is None else len(idx), dtype=np.int64)
+        for name in by:
+            key = key * (len(self.coded[name].values) + 1) + codes[name] + 1
+        return key
+
+    def _entries(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """The score entries of rows ``idx``, and for each the position in ``idx`` it is of."""
+        start = self.score_start[idx]
+        counts = self.score_start[idx + 1] - start
+        entries = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return entries, np.repeat(np.arange(len(idx)), counts)
 
     @cached_property
     def meta_of(self) -> dict[str, dict[str, Any]]:
@@ -159,10 +175,7 @@ class DecisionTable:
 
     def score_sums(self, idx: NDArray[np.intp], labels: Sequence[str]) -> NDArray[np.float64]:
         """Per row of ``idx``, its ``scores`` summed over ``labels`` (0 without them)."""
-        start, stop = self.score_start[idx], self.score_start[idx + 1]
-        counts = stop - start
-        entries = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        owner = np.repeat(np.arange(len(idx)), counts)
+        entries, owner = self._entries(idx)
         wanted = np.isin(self.score_label.codes[entries],
                          [c for c in map(self.score_label.code, labels) if c >= 0])
         return np.bincount(owner[wanted], weights=self.score_value[entries[wanted]],
@@ -191,9 +204,8 @@ class DecisionTable:
 
     def take(self, idx: NDArray[np.intp]) -> DecisionTable:
         """The rows ``idx``, in that order."""
-        start, stop = self.score_start[idx], self.score_start[idx + 1]
-        counts = stop - start
-        entries = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        entries, _ = self._entries(idx)
+        counts = self.score_start[idx + 1] - self.score_start[idx]
         return DecisionTable(
             coded={k: Coded(c.codes[idx], c.values) for k, c in self.coded.items()},
             numbers={k: v[idx] for k, v in self.numbers.items()}, cached=self.cached[idx],
@@ -201,6 +213,12 @@ class DecisionTable:
             score_label=Coded(self.score_label.codes[entries], self.score_label.values),
             score_value=self.score_value[entries], meta=self.meta, line=self.line[idx],
             source=self.source, objects=self.objects)
+
+
+def as_table(decisions: DecisionTable | Iterable[Decision]) -> DecisionTable:
+    """``decisions`` as a table: a table as it is, decisions in memory through
+    :meth:`DecisionTable.of`."""
+    return decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
 
 
 class TableBuilder:
@@ -269,11 +287,7 @@ class TableBuilder:
 
 def first_occurrences(table: DecisionTable) -> DecisionTable:
     """``table`` without the rows that repeat an earlier row's (item, policy, decider)."""
-    key = np.zeros(len(table), dtype=np.int64)
-    for name in ("item_id", "policy", "decider"):
-        column = table.coded[name]
-        key = key * (len(column.values) + 1) + column.codes + 1
-    _, first = np.unique(key, return_index=True)
+    _, first = np.unique(table.key(("item_id", "policy", "decider")), return_index=True)
     if len(first) == len(table):
         return table
     return table.take(np.sort(first))

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..records import HUMAN_KINDS, HUMAN_RATER, MISSING_SLICE, OUTCOMES_NOT_OK, Decision, slice_values
-from ..records.table import DecisionTable
+from ..records.table import DecisionTable, as_table
 from ..records.routing import UNKNOWN_SITE
 from ..records.targets import CostOverrides
 from ..scoring.columns import NO_GOLD
@@ -193,7 +193,7 @@ def build_policy_data(
     first machine decision's gold; an item where any machine decision has no gold among
     ``labels`` has none (with human tiers only, the last tier's gold).
     """
-    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    table = as_table(decisions)
     labels = tuple(labels)
     violating = tuple(violating)
     if not set(violating) <= set(labels):

@@ -14,7 +14,7 @@ from itertools import groupby
 import numpy as np
 
 from ..records import HUMAN_RATER, Decision, MetricRow, MetricsFile, SliceKey
-from ..records.table import DecisionTable
+from ..records.table import DecisionTable, as_table
 from ..records.targets import PolicyPrevalence, SamplingDesign
 from ..stats.poisson import ItemWeights
 from .best import Cell, add_differences
@@ -48,7 +48,7 @@ def build_metrics(
     each row's production rates. Undefined values (e.g. kappa
     when only one class occurs) are stored as null.
     """
-    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    table = as_table(decisions)
     return _build_metrics(run_id, table, policy_labels, slice_by, violating or {},
                           decider_order, prevalence or {}, sampling)
 

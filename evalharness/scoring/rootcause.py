@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from .intervals import wilson
 from ..records.item_file import annotated_items
-from ..records.table import DecisionTable
+from ..records.table import DecisionTable, as_table
 from ..records import (
     HUMAN_KINDS,
     HUMAN_RATER,
@@ -298,7 +298,7 @@ def root_causes(
     n_examples: int = 8,
 ) -> dict[str, PolicyCauses]:
     """Root-cause views per policy, in the order of ``metrics.results``."""
-    table = decisions if isinstance(decisions, DecisionTable) else DecisionTable.of(decisions)
+    table = as_table(decisions)
     is_rater = table.is_value("decider_kind", HUMAN_RATER)
     by_group = table.groups(~is_rater)
     raters: dict[str, list[Decision]] = defaultdict(list)
