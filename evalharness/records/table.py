@@ -181,6 +181,16 @@ class DecisionTable:
         return np.bincount(owner[wanted], weights=self.score_value[entries[wanted]],
                            minlength=len(idx))
 
+    def p_violating(self, idx: NDArray[np.intp], violating: Sequence[str]) -> NDArray[np.float64]:
+        """Per row of ``idx``, P(violating) as
+        :func:`~evalharness.scoring.columns.p_violating` gives it for one decision: its
+        ``scores`` summed over ``violating`` and clipped to [0, 1]; nan for a non-ok outcome or
+        a row without scores."""
+        p = np.full(len(idx), np.nan)
+        scored = self.is_value("outcome", "ok")[idx] & self.has_scores(idx)
+        p[scored] = np.clip(self.score_sums(idx[scored], violating), 0.0, 1.0)
+        return p
+
     def scores(self, i: int) -> dict[str, float]:
         """Row ``i``'s ``scores``."""
         lo, hi = self.score_start[i], self.score_start[i + 1]

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +17,7 @@ from ..stats.strata import katz_bound
 from .cascades import Cascade
 from .claims import Claim
 from .goals import PolicyGoals
+from .lazy import LazySequence
 from .tally import Block, Columns
 
 __all__ = ["Candidate", "Candidates", "counted", "pareto_frontier", "shortlist"]
@@ -55,13 +55,13 @@ cascade's tiers and which of them auto-action or auto-clear), ``meets``, ``likel
 ``point_meets``, ``missed`` and ``shortfall`` (:attr:`Candidate.shortfall`)."""
 
 
-class Candidates(Sequence[Candidate]):
+class Candidates(LazySequence[Candidate]):
     """Every cascade the search tried, in the order it tried them, as columns; indexing makes
     the :class:`Candidate`."""
 
     def __init__(self, columns: Columnar, make: Callable[[int], Candidate]) -> None:
         self.columns = columns
-        self._make = make
+        self._build = make
 
     @classmethod
     def of(cls, cands: Sequence[Candidate]) -> Candidates:
@@ -84,16 +84,8 @@ class Candidates(Sequence[Candidate]):
     def __len__(self) -> int:
         return int(self.columns["cost"].size)
 
-    @overload
-    def __getitem__(self, i: int) -> Candidate: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Candidate]: ...
-    def __getitem__(self, i: int | slice) -> Candidate | list[Candidate]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        return self._make(int(i) % len(self))
+    def _make(self, i: int) -> Candidate:
+        return self._build(i)
 
     @cached_property
     def by_cost(self) -> NDArray[np.intp]:

@@ -266,9 +266,10 @@ def _arrays(table: DecisionTable, name: str, kind: str, rows: NDArray[np.intp],
     act = np.full(n, codes[violating[0]] if violating else 0, dtype=np.intp)
     clear = np.full(n, codes[non_violating[0]] if non_violating else 0, dtype=np.intp)
     if violating:
-        scored = ok & table.has_scores(rows)
+        p_rows = table.p_violating(rows, violating)
+        scored = ok & np.isfinite(p_rows)
         r, where = rows[scored], at[scored]
-        p[where] = np.clip(table.score_sums(r, violating), 0.0, 1.0)
+        p[where] = p_rows[scored]
         act[where] = _most_likely(table, r, violating, codes)
         if non_violating:
             clear[where] = _most_likely(table, r, non_violating, codes)

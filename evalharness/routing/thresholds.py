@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +21,7 @@ from numpy.typing import NDArray
 from ..stats.binomial import lower_bound_cutoffs, upper_bound_cutoffs
 from ..stats.strata import Prevalence, katz_bound
 from .goals import PolicyGoals
+from .lazy import LazySequence
 
 __all__ = ["Sorted", "action_candidates", "candidates", "clear_candidates", "spread",
            "threshold_pairs"]
@@ -158,7 +158,7 @@ def _clears(s: Sorted, goals: PolicyGoals, sizes: tuple[int, int]) -> Sequence[C
     return _Listed(s.uniq[ok][::-1], n[ok][::-1], k[ok][::-1])
 
 
-class _Listed(Sequence[Candidate]):
+class _Listed(LazySequence[Candidate]):
     """Candidates as ``(float, int, int)`` tuples, made from the arrays only when read (a search
     reads a handful of thousands)."""
 
@@ -168,13 +168,7 @@ class _Listed(Sequence[Candidate]):
     def __len__(self) -> int:
         return int(self._t.size)
 
-    @overload
-    def __getitem__(self, i: int) -> Candidate: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Candidate]: ...
-    def __getitem__(self, i: int | slice) -> Candidate | list[Candidate]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def _make(self, i: int) -> Candidate:
         return float(self._t[i]), int(self._n[i]), int(self._k[i])
 
 

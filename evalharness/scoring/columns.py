@@ -96,10 +96,7 @@ class RowArrays:
             raise ValueError(f"'ok' is neither a label of {list(labels)} nor an outcome "
                              f"{list(OUTCOMES_NOT_OK)}")
         gold = _codes(table["gold"], idx, index, labels, null=NO_GOLD)
-        p = np.full(len(idx), np.nan)
-        if violating:
-            scored = ok & table.has_scores(idx)
-            p[scored] = np.clip(table.score_sums(idx[scored], violating), 0.0, 1.0)
+        p = table.p_violating(idx, violating) if violating else np.full(len(idx), np.nan)
         item_ids = table.item_ids(idx)
         first = int(idx[0])
         return cls(
