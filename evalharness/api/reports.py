@@ -8,14 +8,20 @@ from pathlib import Path
 from ..execution.rundir import RunDir, write_atomic
 from ..records import HUMAN_KINDS, Decision, Manifest, MetricsFile
 from ..records.table import DecisionTable, as_table
-from ..report import render_html, render_markdown
+from ..report import compile_template, render_html, render_markdown
 from ..report.history import history_svg
 from ..scoring.production import run_prevalence, run_sampling
 from ..scoring.rootcause import root_causes
 from ..scoring.metrics_file import build_metrics
 from .history import run_history
 
-__all__ = ["report_run", "write_report"]
+__all__ = ["prepare_reports", "report_run", "write_report"]
+
+
+def prepare_reports() -> None:
+    """Everything :func:`report_run` needs that does not depend on the run: this module's imports
+    (done by importing it) and the HTML template."""
+    compile_template()
 
 
 def write_report(run_dir: Path | str) -> MetricsFile:

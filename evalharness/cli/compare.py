@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..api.history import check_history
-from ..api import compare_markdown, compare_runs, history_markdown, history_svg, junit_xml, run_history
+from .. import api
 from ..records.errors import GateFailure, Problem, UsageError
 from .main import RUN_DIR_PATH, cli
 
@@ -45,15 +44,15 @@ def compare(base_run: Path, candidate_run: Path, gate_file: Path | None, junit_f
     if junit_file and not gate_file:
         raise UsageError("--junit needs --gate (the test cases are the gate's checks)",
                          field="--junit", fix="add --gate configs/gate.yaml")
-    result = compare_runs(base_run, candidate_run, gate=gate_file, n_resamples=resamples)
-    text = compare_markdown(result)
+    result = api.compare_runs(base_run, candidate_run, gate=gate_file, n_resamples=resamples)
+    text = api.compare_markdown(result)
     click.echo(text, nl=False)
     if summary_file:
         _write(summary_file, text)
     if json_file:
         _write(json_file, result.model_dump_json(indent=2) + "\n")
     if junit_file and result.gate is not None:
-        _write(junit_file, junit_xml(result.gate))
+        _write(junit_file, api.junit_xml(result.gate))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
@@ -78,9 +77,9 @@ def history(results_dir: Path, policy: str | None, decider: str | None, json_fil
             svg_file: Path | None, metric: str) -> None:
     """List the runs in RESULTS_DIR (default results/) per policy, oldest first: prompt version
     and hash, deciders, accuracy and violating-label precision/recall with intervals, cost."""
-    result = run_history(results_dir)
-    check_history(result, policy=policy, decider=decider)
-    click.echo(history_markdown(result, policy=policy, decider=decider), nl=False)
+    result = api.run_history(results_dir)
+    api.check_history(result, policy=policy, decider=decider)
+    click.echo(api.history_markdown(result, policy=policy, decider=decider), nl=False)
     if json_file:
         _write(json_file, result.model_dump_json(indent=2) + "\n")
     if svg_file:
@@ -90,5 +89,5 @@ def history(results_dir: Path, policy: str | None, decider: str | None, json_fil
                 raise UsageError("--svg draws one policy; several are in the history",
                                  field="--policy", fix=f"add --policy (one of {result.policies})")
             chosen = result.policies[0]
-        _write(svg_file, history_svg(result, policy=chosen, metric=metric,
+        _write(svg_file, api.history_svg(result, policy=chosen, metric=metric,
                                      deciders=[decider] if decider else None) + "\n")

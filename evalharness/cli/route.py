@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..records.errors import UsageError
-from ..api.routing import ROUTING_YAML, load_targets, recommend_tiers, routing_summary_lines
+from .. import api
 from .main import RUN_DIR_PATH, cli
 
 _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)
@@ -50,17 +50,17 @@ def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...],
     Targets come from --targets FILE, else the run config's routing: block, else the defaults;
     flags override them.
     """
-    targets = load_targets(targets_file) if targets_file is not None else None
+    targets = api.load_targets(targets_file) if targets_file is not None else None
     overrides = {k: v for k, v in flags.items() if v is not None}
     if deciders:
         overrides["deciders"] = list(deciders)
     if prevalence:
         overrides["prevalence"] = _prevalence(prevalence)
-    plan = recommend_tiers(run_dir, targets, **overrides)
-    for line in routing_summary_lines(plan):
+    plan = api.recommend_tiers(run_dir, targets, **overrides)
+    for line in api.routing_summary_lines(plan):
         click.echo(line)
     click.echo(f"sign-off: {run_dir / 'routing.md'}")
-    click.echo(str(run_dir / ROUTING_YAML))
+    click.echo(str(run_dir / api.ROUTING_YAML))
 
 
 def _prevalence(values: tuple[str, ...]) -> dict[str, object]:

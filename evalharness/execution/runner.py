@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections import Counter
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,12 @@ from .progress import Progress, make_progress
 from ..records import Decision
 from ..deciders.redaction import Redactor
 from .rundir import DecisionLog, RunDir
+from .sidecar import import_parquet
+from .warmup import Warmup
 
+
+LOOKUP_CHUNK = 500
+"""Requests whose payloads and cache keys are built, and looked up in the cache, at a time."""
 
 FIRST_CALLS = 5
 """A model decider with at least this many calls to make whose first this-many calls all end in
@@ -50,9 +56,8 @@ FIRST_CALLS = 5
 class _Watch:
     """Stops a decider whose calls cannot succeed: a fatal answer, or only errors at first."""
 
-    def __init__(self, decider: ModelDecider, total: int) -> None:
+    def __init__(self, decider: ModelDecider) -> None:
         self.decider = decider
-        self.first = FIRST_CALLS if total >= FIRST_CALLS else 0
         self.done = 0
         self.errors = 0
         self.last_error = ""
@@ -68,9 +73,9 @@ class _Watch:
         if decision.outcome == "error":
             self.errors += 1
             self.last_error = decision.error or ""
-        if self.first and self.done == self.first and self.errors == self.first:
+        if self.done == FIRST_CALLS and self.errors == FIRST_CALLS:
             raise DeciderError(
-                f"decider {self.decider.name}: its first {self.first} calls all failed (last: "
+                f"decider {self.decider.name}: its first {FIRST_CALLS} calls all failed (last: "
                 f"{self.last_error}); the run stopped",
                 fix="check that the endpoint is up and answers, then run again with --resume")
 
@@ -95,15 +100,18 @@ class RunStats:
 
 def pending_work(plan: WorkPlan, done: set[tuple[str, str, str]]) -> list[Work]:
     """Requests without a decision yet, decider by decider, policy by policy (so the embedded
-    model's prompt prefix is reused between consecutive items)."""
+    model's prompt prefix is reused between consecutive items). Every decider of a policy shares
+    its (frozen) requests."""
+    asked: dict[str, list[DecisionRequest]] = {}
     work = []
     for decider in plan.deciders:
-        requests = [
-            request
-            for policy in plan.decider_policies(decider)
-            for request in (DecisionRequest(item, policy) for item in plan.items_for(policy))
-            if (request.item.id, policy.id, decider.name) not in done and decider.applies_to(request)
-        ]
+        requests = []
+        for policy in plan.decider_policies(decider):
+            if policy.id not in asked:
+                asked[policy.id] = [DecisionRequest(item, policy) for item in plan.items_for(policy)]
+            requests += [request for request in asked[policy.id]
+                         if (request.item.id, policy.id, decider.name) not in done
+                         and decider.applies_to(request)]
         work.append(Work(decider, requests))
     return work
 
@@ -160,8 +168,10 @@ def execute(
     cache: ResponseCache | None = None,
     epoch: int = 0,
     live: bool | None = None,
+    warm: Sequence[Callable[[], object]] = (),
 ) -> RunStats:
-    """Decide everything still missing in ``run_dir``.
+    """Decide everything still missing in ``run_dir``; ``warm`` (what the caller does next, e.g.
+    its imports) runs in the background while model calls are awaited (:class:`~.warmup.Warmup`).
 
     Deciders without model calls (classic, human, precomputed) run first; then all model deciders
     run concurrently, each endpoint within its own limits; then the combining deciders (ensembles).
@@ -178,7 +188,7 @@ def execute(
         stats = RunStats()
         with make_progress(sum(len(w.requests) for w in work), live=live) as progress:
             writer = _Writer(out, done, progress, stats, kept, voters)
-            _execute(plan, work, writer, cache, epoch, stats, combining)
+            _execute(plan, work, writer, cache, epoch, stats, combining, warm)
     return stats
 
 
@@ -216,7 +226,8 @@ def _ready(decider: CombiningDecider, request: DecisionRequest, decided: Contain
 
 
 def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
-             epoch: int, stats: RunStats, combining: Sequence[CombiningDecider] = ()) -> None:
+             epoch: int, stats: RunStats, combining: Sequence[CombiningDecider] = (),
+             warm: Sequence[Callable[[], object]] = ()) -> None:
     redactor = Redactor.for_deciders(plan.deciders)
     try:
         for unit in work:
@@ -228,7 +239,10 @@ def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseC
         if model_work:
             for unit in model_work:
                 _setup(plan, unit.decider, cache)
-            run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats))
+            called = threading.Event()
+            with Warmup((import_parquet, *warm), called):  # the log's copy: pyarrow
+                run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats,
+                                          called))
         owed = {id(w.decider): w for w in work}
         by_name = {d.name: d for d in plan.deciders}
         for decider in combining:
@@ -251,7 +265,8 @@ def _setup(plan: WorkPlan, decider: Decider, cache: ResponseCache | None) -> Non
 
 
 async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | None, epoch: int,
-                      redactor: Redactor, stats: RunStats) -> None:
+                      redactor: Redactor, stats: RunStats, called: threading.Event) -> None:
+    """Every model decider's work, concurrently; ``called`` is set once a model has answered."""
     limiters: dict[str, AdaptiveLimiter] = {}
     for unit in work:
         decider = unit.decider
@@ -259,7 +274,7 @@ async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | 
         limiters.setdefault(decider.endpoint, AdaptiveLimiter(decider.concurrency))
     try:
         await asyncio.gather(*(
-            _drain(u, limiters[u.decider.endpoint], writer, cache, epoch, redactor, stats)  # type: ignore[attr-defined]
+            _drain(u, limiters[u.decider.endpoint], writer, cache, epoch, redactor, stats, called)  # type: ignore[attr-defined]
             for u in work
         ))
     finally:
@@ -271,28 +286,19 @@ async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | 
 
 
 async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: ResponseCache | None,
-                 epoch: int, redactor: Redactor, stats: RunStats) -> None:
-    """Serve cache hits at once, then call the model for the rest with ``concurrency`` workers."""
+                 epoch: int, redactor: Redactor, stats: RunStats, called: threading.Event) -> None:
+    """Serve cache hits as they are looked up, and call the model for the rest with
+    ``concurrency`` workers, which start as soon as the first chunk's misses are known."""
     decider = unit.decider
     assert isinstance(decider, ModelDecider)
-    pending: list[tuple[DecisionRequest, dict[str, Any], str]] = []
-    asked = [(request, payload, cache_key(payload, epoch))
-             for request in unit.requests for payload in (decider.payload(request),)]
-    hits = cache.get_many([key for _, _, key in asked]) if cache is not None else {}
-    for request, payload, key in asked:
-        hit = hits.get(key)
-        decision = _parse_cached(decider, request, hit) if hit is not None else None
-        if decision is not None:
-            writer.write(decision, decider)
-        else:
-            pending.append((request, payload, key))
-    queue = iter(pending)
-    watch = _Watch(decider, len(pending))
+    queue = _misses(unit.requests, decider, writer, cache, epoch)
+    watch = _Watch(decider)
     stopped = False
 
     async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
         nonlocal stopped
         outcome = await call_model(decider, request, payload, limiter, redactor)
+        called.set()
         stats.counts["calls"] += outcome.attempts
         writer.write(outcome.decision, decider)  # on disk before the cache is touched
         if outcome.response is not None and cache is not None:
@@ -312,7 +318,27 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     for request, payload, key in queue:  # the first call alone: a bad key costs one call
         await one(request, payload, key)
         break
-    await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(pending)) or 1)))
+    await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(unit.requests)))))
+
+
+def _misses(requests: Sequence[DecisionRequest], decider: ModelDecider, writer: _Writer,
+            cache: ResponseCache | None, epoch: int
+            ) -> Iterator[tuple[DecisionRequest, dict[str, Any], str]]:
+    """(request, payload, cache key) of each request the cache cannot answer, looked up
+    ``LOOKUP_CHUNK`` at a time; the decisions of the hits are written on the way. The workers
+    share it: each ``next`` runs to completion on the event loop's thread."""
+    for start in range(0, len(requests), LOOKUP_CHUNK):
+        asked = [(request, payload, cache_key(payload, epoch))
+                 for request in requests[start:start + LOOKUP_CHUNK]
+                 for payload in (decider.payload(request),)]
+        hits = cache.get_many([key for _, _, key in asked]) if cache is not None else {}
+        for request, payload, key in asked:
+            hit = hits.get(key)
+            decision = _parse_cached(decider, request, hit) if hit is not None else None
+            if decision is not None:
+                writer.write(decision, decider)
+            else:
+                yield request, payload, key
 
 
 def _parse_cached(decider: ModelDecider, request: DecisionRequest,
