@@ -57,6 +57,11 @@ class Decider(ABC):
     """Gives a label (and, where it can, a confidence) for an item under a policy."""
 
     kind: DeciderKind
+    recomputable = False
+    """Its decisions are a pure function of the run's inputs, made here at no cost (stored
+    scores, stored ratings, a local classifier, a combination of other decisions): the runner
+    writes them in batches, and a batch lost to a kill is made again, identically and for free, by
+    ``--resume``. Deciders that call out (or may: user code) write every decision at once."""
 
     def __init__(self, name: str) -> None:
         self.name = name

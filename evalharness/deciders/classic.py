@@ -65,6 +65,7 @@ class ClassicDecider(Decider):
     """One TF-IDF + logistic regression model per policy; confidence = predicted probability."""
 
     kind = "classic"
+    recomputable = True
 
     def __init__(self, config: ClassicDeciderConfig, run_config: RunConfig) -> None:
         super().__init__(config.name)

@@ -149,6 +149,7 @@ class Ensemble(CombiningDecider):
     """Votes over its members' decisions of the same item and policy (see the module doc)."""
 
     kind = "ensemble"
+    recomputable = True
 
     def __init__(self, config: EnsembleConfig, run_config: RunConfig) -> None:
         super().__init__(config.name, config.members)

@@ -15,7 +15,7 @@ import fcntl
 import gc
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -318,23 +318,34 @@ class DecisionLog:
 
     def append(self, decision: Decision) -> None:
         """Write one decision line; raise :class:`RunDirError` (exit 2) if it cannot be written."""
-        if self._failed is None:
-            data = memoryview((decision.model_dump_json(exclude_none=False) + "\n").encode())
-            start = self._fh.seek(0, os.SEEK_END)
+        self.append_many([decision])
+
+    def append_many(self, decisions: Sequence[Decision]) -> None:
+        """Write decision lines with one write call: all of them reach the OS, or (the write
+        failed) none, and :class:`RunDirError` (exit 2) is raised."""
+        if self._failed is None and decisions:
+            lines = [(d.model_dump_json(exclude_none=False) + "\n").encode() for d in decisions]
+            start = self._end  # the run's lock makes this the only writer: no seek, no tell
+            data = memoryview(b"".join(lines))
             try:
                 while data:  # a regular file takes all of it, or some, or raises: bounded
                     written = self._fh.write(data)
                     if not written:
                         raise OSError(errno.EIO, "the file took no bytes")
                     data = data[written:]
-                self._written.add(decision, start)
-                self._end = self._fh.tell()
+                    self._end += written
             except OSError as exc:
                 self._failed = exc.strerror or str(exc)
+                self._end = start
                 try:
                     os.ftruncate(self._fh.fileno(), start)
                 except OSError:
                     pass
+            else:
+                offset = start
+                for decision, line in zip(decisions, lines):
+                    self._written.add(decision, offset)
+                    offset += len(line)
         if self._failed is not None:
             raise RunDirError(
                 f"cannot write a decision: {self._failed} (disk full or file too large)",

@@ -111,18 +111,21 @@ def expected_calibration_error(y_true: ArrayLike, probs: ArrayLike, *, n_bins: i
     return float(np.sum(n[used] / y.size * (gap[used] / n[used])))
 
 
-def _auc_ap(tps: NDArray[np.float64], fps: NDArray[np.float64]
+def _auc_ap(pos: NDArray[np.float64], neg: NDArray[np.float64]
             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    pos, neg = tps[:, -1:], fps[:, -1:]
-    ok = (pos[:, 0] > 0) & (neg[:, 0] > 0)
-    zero = np.zeros((len(tps), 1))
+    """Per resample (row), ROC AUC and average precision from the positives and negatives at
+    each score level, highest level first: scikit-learn's curves, where a level's ties are one
+    step. AUC is the trapezoid sum ``sum_k neg_k (tps_(k-1) + tps_k) / 2 / (P N)``; AP is
+    ``sum_k pos_k / P * precision_k``."""
+    tps, fps = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    p, n = tps[:, -1], fps[:, -1]
+    ok = (p > 0) & (n > 0)
+    called = tps + fps
+    precision = np.divide(tps, called, out=np.zeros_like(tps), where=called > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr, fpr = np.c_[zero, tps / pos], np.c_[zero, fps / neg]
-        auc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
-        precision = np.where(tps + fps > 0, tps / (tps + fps), 0.0)
-        step = np.diff(tpr, axis=1)
-        ap = np.sum(np.where(step > 0, step * precision, 0.0), axis=1)
-    return np.where(ok, auc, np.nan), np.where(ok, np.maximum(ap, 0.0), np.nan)
+        auc = np.einsum("ij,ij->i", neg, tps - pos / 2) / (p * n)
+        ap = np.einsum("ij,ij->i", pos, precision) / p
+    return np.where(ok, auc, np.nan), np.where(ok, ap, np.nan)
 
 
 def score_bootstrap(y_true: Sequence[bool], scores: Sequence[float], weights: NDArray[np.uint8],
@@ -182,13 +185,11 @@ def score_bounds(sums: NDArray[np.float64], codes: NDArray[np.intp], n_bins: int
     for start in range(0, len(sums), _BLOCK):  # a block of resamples at a time: each row's
         block = sums[start:start + _BLOCK]  # arithmetic is the same, and fits in the cache
         levels = block[:, :2 * g].reshape(len(block), g, 2)  # [resample, level, neg/pos]
-        tps = np.cumsum(levels[:, present, 1], axis=1)
-        fps = np.cumsum(levels[:, present, 0], axis=1)
         per_bin = levels.reshape(len(block), n_bins, g // n_bins, 2).sum(axis=2)
         conf = block[:, 2 * g:]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            auc, ap = _auc_ap(tps, fps)
+            auc, ap = _auc_ap(levels[:, present, 1], levels[:, present, 0])
             ece = np.abs(per_bin[:, :, 1] - conf).sum(axis=1) / per_bin.sum(axis=(1, 2))
         out[:, start:start + _BLOCK] = auc, ap, ece
     low, high = percentile_bounds(out, confidence)
