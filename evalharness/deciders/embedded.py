@@ -70,6 +70,7 @@ class EmbeddedLlm(ModelDecider):
     kind = "llm"
     concurrency = 1
     timeout_s = 600.0
+    computes_here = True
 
     def __init__(self, config: LlmDeciderConfig, run_config: RunConfig, variant: str = "default",
                  name: str | None = None) -> None:

@@ -155,6 +155,9 @@ class ModelDecider(Decider):
     concurrency: int = 1
     timeout_s: float = 60.0
     max_attempts: int = 1
+    computes_here = False
+    """Its calls run on this machine's cores (an embedded model), not on an endpoint's: the run
+    then does no background work beside them (:class:`~evalharness.execution.warmup.Warmup`)."""
 
     @property
     def endpoint(self) -> str:

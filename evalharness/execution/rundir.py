@@ -299,9 +299,10 @@ def _lines_before(path: Path, offset: int) -> int:
 
 
 class DecisionLog:
-    """``decisions.jsonl`` open for appending, unbuffered: each line reaches the OS whole or, when
-    the write fails, not at all (the torn part is cut off and every later append refused), so the
-    file never holds a broken line before a good one.
+    """``decisions.jsonl`` open for appending, unbuffered: each append (one line, or a batch of
+    lines in one write call) reaches the OS whole or, when the write fails, not at all (the torn
+    part is cut off and every later append refused), so the file never holds a broken line
+    before a good one.
 
     What it writes is also collected as columns; ``on_close(start, table, end)`` is handed them
     with the bytes they span when the log is closed (:meth:`RunDir.open_decisions` brings

@@ -155,8 +155,9 @@ class _Writer:
         """Append those of ``decisions`` not written yet, with one write call."""
         fresh = []
         for decision in decisions:
-            if decision.key not in self.done:
-                self.done.add(decision.key)
+            key = decision.key
+            if key not in self.done:
+                self.done.add(key)
                 fresh.append(decision)
         self.out.append_many(fresh)
         for decision in fresh:
@@ -289,7 +290,8 @@ def _setup(plan: WorkPlan, decider: Decider, cache: ResponseCache | None) -> Non
 
 async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | None, epoch: int,
                       redactor: Redactor, stats: RunStats, called: threading.Event) -> None:
-    """Every model decider's work, concurrently; ``called`` is set once a model has answered."""
+    """Every model decider's work, concurrently; ``called`` is set once a model has answered
+    from elsewhere (an endpoint: from then on the run mostly waits)."""
     limiters: dict[str, AdaptiveLimiter] = {}
     for unit in work:
         decider = unit.decider
@@ -321,7 +323,8 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
         nonlocal stopped
         outcome = await call_model(decider, request, payload, limiter, redactor)
-        called.set()
+        if not decider.computes_here:
+            called.set()
         stats.counts["calls"] += outcome.attempts
         writer.write(outcome.decision, decider)  # on disk before the cache is touched
         if outcome.response is not None and cache is not None:

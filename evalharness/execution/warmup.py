@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 class Warmup:
     """``with Warmup(steps, begin):`` calls ``steps`` in order in the background during the block
     once ``begin`` is set, and waits for them when the block ends normally, so nothing imports
-    concurrently after it. The runner sets ``begin`` when a model has answered: the first call's
-    own imports (aiohttp) are done by then, and a rerun answered wholly from the cache — busy, not
-    waiting — runs the steps only at the end instead of contending with them for the GIL. A step
+    concurrently after it. The runner sets ``begin`` when an endpoint has answered: the first
+    call's own imports (aiohttp) are done by then; a rerun answered wholly from the cache (busy,
+    not waiting) and an embedded model (its threads use every core) run the steps only at the end
+    instead of contending with them. A step
     that fails ends the warmup quietly: what it prepares raises where it is really used."""
 
     def __init__(self, steps: Sequence[Callable[[], object]], begin: threading.Event) -> None:
