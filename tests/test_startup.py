@@ -78,3 +78,14 @@ def test_an_interrupted_block_does_not_wait_for_the_warmup() -> None:
             raise KeyboardInterrupt
     assert time.monotonic() - started < 5
     release.set()
+
+
+def test_an_interrupted_block_drops_the_steps_not_begun() -> None:
+    ran: list[str] = []
+    warmup = Warmup([lambda: ran.append("a")], threading.Event())
+    with pytest.raises(KeyboardInterrupt):
+        with warmup:
+            raise KeyboardInterrupt
+    assert warmup._thread is not None
+    warmup._thread.join(5)
+    assert not warmup._thread.is_alive() and ran == []  # woken, and stopped without running

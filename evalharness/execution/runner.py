@@ -48,7 +48,7 @@ LOOKUP_CHUNK = 500
 """Requests whose payloads and cache keys are built, and looked up in the cache, at a time."""
 
 WRITE_BATCH = 256
-"""Decisions of a recomputable decider written with one write call (~10 us each here)."""
+"""Decisions of a recomputable decider written with one write call (a call costs ~10 us here)."""
 
 FIRST_CALLS = 5
 """A model decider with at least this many calls to make whose first this-many calls all end in

@@ -12,20 +12,24 @@ from collections.abc import Callable, Sequence
 class Warmup:
     """``with Warmup(steps, begin):`` calls ``steps`` in order in the background during the block
     once ``begin`` is set, and waits for them when the block ends normally, so nothing imports
-    concurrently after it. The runner sets ``begin`` when an endpoint has answered: the first
-    call's own imports (aiohttp) are done by then; a rerun answered wholly from the cache (busy,
-    not waiting) and an embedded model (its threads use every core) run the steps only at the end
-    instead of contending with them. A step
-    that fails ends the warmup quietly: what it prepares raises where it is really used."""
+    concurrently after it; when the block raises (Ctrl-C too) it does not wait, and the steps not
+    begun are dropped. The runner sets ``begin`` when an endpoint has answered: the first call's
+    own imports (aiohttp) are done by then; a rerun answered wholly from the cache (busy, not
+    waiting) and an embedded model (its threads use every core) run the steps only at the end
+    instead of contending with them. A step that fails ends the warmup quietly: what it prepares
+    raises where it is really used."""
 
     def __init__(self, steps: Sequence[Callable[[], object]], begin: threading.Event) -> None:
         self.steps = tuple(steps)
         self.begin = begin
+        self._dropped = False
         self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         self.begin.wait()
         for step in self.steps:
+            if self._dropped:
+                return
             try:
                 step()
             except Exception:
@@ -39,6 +43,9 @@ class Warmup:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if self._thread is not None and exc_type is None:  # after Ctrl-C, stop without waiting
-            self.begin.set()
+        if self._thread is None:
+            return
+        self._dropped = exc_type is not None
+        self.begin.set()  # wakes a thread still waiting: to finish, or to stop
+        if not self._dropped:
             self._thread.join()
