@@ -255,7 +255,7 @@ class ChatLlm(ModelDecider):
         body: dict[str, Any] = {
             "model": self.config.model,
             "api_base": self.config.api_base,
-            "messages": policy.messages(request.item.text, variant=self.variant,
+            "messages": policy.messages(request.item, variant=self.variant,
                                         answer_instruction=answer_format(policy, self.mode),
                                         example_reply=self._example_reply),
             "temperature": self.config.temperature,

@@ -158,7 +158,7 @@ class EmbeddedLlm(ModelDecider):
             "scoring": "label-logprobs-v1",
             "n_ctx": self.config.n_ctx,
             "labels": policy.label_names,
-            "messages": policy.messages(request.item.text, variant=self.variant,
+            "messages": policy.messages(request.item, variant=self.variant,
                                         answer_instruction=answer_instruction(policy)),
             "policy": [policy.id, policy.version],
         }

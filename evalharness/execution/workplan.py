@@ -17,8 +17,8 @@ from ..deciders import Decider
 from ..deciders.base import CombiningDecider
 from ..deciders.registry import create_deciders, decider_kind
 from ..inputs.config import RunConfig, file_sha256, read_config
-from ..inputs.goldens import check_labels, select_items, selection_hash
-from ..inputs.policies import Policy, find_policy, load_policy
+from ..inputs.goldens import check_labels, check_prompt_parts, select_items, selection_hash
+from ..inputs.policies import Policy, Prompt, find_policy, load_policy
 from ..inputs.yamlfile import load_yaml, validation_problems
 from ..records import HUMAN_KINDS, MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values
 from ..records.errors import ConfigError, DeciderError, EvalHarnessError, GoldenSetError, Problem
@@ -201,6 +201,22 @@ def load_config(path: Path | str) -> RunConfig:
     return config
 
 
+def _prompts_shown(plan: WorkPlan) -> dict[str, list[tuple[str, Prompt]]]:
+    """Per policy, the prompts its items are shown with: the variant of each decider that
+    renders one (the llm deciders)."""
+    shown: dict[str, list[tuple[str, Prompt]]] = {}
+    for decider in plan.deciders:
+        variant = getattr(decider, "variant", None)
+        for policy in plan.decider_policies(decider) if variant is not None else ():
+            if variant != "default" and variant not in policy.variants:
+                continue  # the decider's own check names the missing variant
+            where = f"policy {policy.id}'s prompt" + ("" if variant == "default" else f" {variant}")
+            entry = (where, policy.prompt_for(variant))
+            if entry not in shown.setdefault(policy.id, []):
+                shown[policy.id].append(entry)
+    return shown
+
+
 def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> WorkPlan:
     """Load and check a config, its policies, golden set and deciders (no model is loaded)."""
     config = load_config(config_path)
@@ -235,6 +251,7 @@ def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> Wor
             deciders.append(made)
     plan = WorkPlan(config=config, policies=policies, items=items, deciders=deciders,
                     golden_set=info, limit=limit)
+    check_prompt_parts(items, _prompts_shown(plan), str(golden_path))
     _check_members(config, deciders)
     for decider in deciders:
         try:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from .config import DEFAULT_MAX_ITEM_CHARS, GoldenSetSpec, SampleSpec
 from ..records.errors import GoldenSetError, Problem, did_you_mean
 from ..records import GoldenItem
+from .policies import Prompt, missing_parts
 from .textfile import read_utf8
 
 MAX_REPORTED_PROBLEMS = 20
@@ -77,16 +78,18 @@ def _missing(value: Any) -> bool:
 
 
 def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
-    """Turn table columns ``labels.x`` / ``meta.y`` (or JSON-encoded ``labels``) into nested dicts."""
+    """Turn table columns ``labels.x`` / ``meta.y`` / ``fields.z`` (or JSON-encoded ``labels``,
+    ``context``...) into nested values."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         value = _plain(value)
         if _missing(value):
             continue
-        if key in ("labels", "meta", "annotations", "scores") and isinstance(value, str):
+        if key in ("labels", "meta", "annotations", "scores", "fields", "context") \
+                and isinstance(value, str):
             value = json.loads(value)
         head, dot, tail = key.partition(".")
-        if dot and head in ("labels", "meta"):
+        if dot and head in ("labels", "meta", "fields"):
             out.setdefault(head, {})[tail] = value
         else:
             out[key] = value
@@ -289,12 +292,33 @@ def check_labels(
         raise GoldenSetError(problems=_grouped(problems)[:MAX_REPORTED_PROBLEMS])
 
 
+def check_prompt_parts(items: Sequence[GoldenItem], shown: dict[str, list[tuple[str, Prompt]]],
+                       source: str) -> None:
+    """Every item with gold for a policy has the parts (``fields.<name>``, ``meta.<key>``) that
+    the prompts deciders show it with use; ``shown``: policy id -> (where, prompt)."""
+    problems = []
+    for item in items:
+        for policy, prompts in shown.items():
+            if policy not in item.labels:
+                continue
+            for where, prompt in prompts:
+                for part in missing_parts(prompt, item):
+                    problems.append(Problem(
+                        f"item {item.id!r} has no {part}, which {where} shows ({{{part}}})",
+                        source, item._line, part,
+                        f"give every item {part}, or take {{{part}}} out of the prompt",
+                    ))
+    if problems:
+        raise GoldenSetError(problems=_grouped(problems)[:MAX_REPORTED_PROBLEMS])
+
+
 def field_value(item: GoldenItem, field: str) -> Any:
-    """Value of ``id``, ``meta.<key>`` or ``labels.<policy>`` (None when absent)."""
+    """Value of ``id``, ``meta.<key>``, ``fields.<key>`` or ``labels.<policy>`` (None when
+    absent)."""
     if field == "id":
         return item.id
     head, _, key = field.partition(".")
-    return getattr(item, head, {}).get(key) if head in ("meta", "labels") else None
+    return getattr(item, head, {}).get(key) if head in ("meta", "labels", "fields") else None
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -8,15 +8,21 @@ import re
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..records.base import Strict
 from ..records.errors import PolicyError, did_you_mean
-from ..records import OUTCOMES_NOT_OK
+from ..records import OUTCOMES_NOT_OK, GoldenItem, Turn
 from .yamlfile import load_yaml, parse_model
 
 TEXT_PLACEHOLDER = "{text}"
+PLACEHOLDER = re.compile(r"\{(text|context|(?:fields|meta)\.[A-Za-z_][\w-]*)\}")
+"""What a prompt may show of an item: ``{text}``, ``{context}`` (its earlier turns),
+``{fields.<name>}`` and ``{meta.<key>}``; any other brace is literal text."""
+NO_CONTEXT = "(no earlier messages)"
+"""What ``{context}`` shows for an item that starts its conversation."""
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAG = re.compile(r"<([A-Za-z][\w-]*)>")
 # A fake delimiter inside an item may hide invisible characters or be spelt as an entity,
@@ -42,27 +48,51 @@ class PolicyLabel(Strict):
         return name
 
 
+def _empty(value: Any) -> bool:
+    return not value
+
+
 class Example(Strict):
-    """A few-shot example shown to the model before the item."""
+    """A few-shot example shown to the model before the item; it gives what the prompt shows
+    of an item (``fields``, ``meta``, ``context`` when the prompt uses them)."""
 
     text: str
     label: str
+    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
+    meta: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
+    context: list[Turn] = Field(default_factory=list, exclude_if=_empty)
+    """(Left out of the prompt hash when empty, as ``fields`` and ``meta`` are, so examples
+    without them keep the hash they had.)"""
 
 
 class Prompt(Strict):
     system: str
     """Static policy text; it comes first so provider prompt caching and llama.cpp prefix reuse
-    work. Must not contain ``{text}``."""
+    work. Must not show the item (no ``{text}``, ``{fields.<name>}``...)."""
     user: str
-    """The item message; contains ``{text}`` once, inside delimiters such as ``<item>...</item>``."""
+    """The item message: ``{text}``, and for structured items ``{fields.<name>}``,
+    ``{meta.<key>}`` and ``{context}``, each at most once, inside delimiters such as
+    ``<item>...</item>``."""
 
     @model_validator(mode="after")
     def _placeholder(self) -> Prompt:
-        if TEXT_PLACEHOLDER in self.system:
-            raise ValueError("prompt.system must not contain {text}: the item goes in prompt.user")
-        if self.user.count(TEXT_PLACEHOLDER) != 1:
-            raise ValueError("prompt.user must contain {text} exactly once")
+        shown = PLACEHOLDER.search(self.system)
+        if shown:
+            raise ValueError(f"prompt.system must not contain {shown.group(0)}: the item goes in "
+                             "prompt.user")
+        used = self.placeholders
+        if not used:
+            raise ValueError("prompt.user must show the item: {text} exactly once (or "
+                             "{fields.<name>} / {context})")
+        twice = sorted({name for name in used if used.count(name) > 1})
+        if twice:
+            raise ValueError(f"prompt.user shows {{{twice[0]}}} more than once; show it once")
         return self
+
+    @property
+    def placeholders(self) -> list[str]:
+        """The item parts ``user`` shows, in order (``text``, ``fields.title``...)."""
+        return PLACEHOLDER.findall(self.user)
 
 
 class Policy(Strict):
@@ -95,9 +125,14 @@ class Policy(Strict):
             raise ValueError(f"violating: {unknown} not in labels {names}")
         if set(self.violating) == set(names):
             raise ValueError("violating: at least one label must be non-violating")
-        for ex in self.examples:
+        for i, ex in enumerate(self.examples):
             if ex.label not in names:
                 raise ValueError(f"examples: label {ex.label!r} not in labels {names}")
+            for prompt in (self.prompt, *self.variants.values()):
+                lacking = missing_parts(prompt, ex)
+                if lacking:
+                    raise ValueError(f"examples[{i}] has no {lacking[0]}, which the prompt shows "
+                                     f"({{{lacking[0]}}}); give it one")
         if "default" in self.variants:
             raise ValueError("variants: `default` is the name of prompt:; choose another name")
         return self
@@ -134,18 +169,26 @@ class Policy(Strict):
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
-    def render_user(self, text: str, variant: str = "default") -> str:
-        """The user message for ``text``, with the template's delimiters neutralised inside it
-        (also spelt with invisible characters inside, as entities, fullwidth or escaped)."""
+    def render_user(self, item: Shown | str, variant: str = "default") -> str:
+        """The user message for ``item`` (or a bare text): each part the template shows, with
+        the template's delimiters neutralised inside it (also spelt with invisible characters
+        inside, as entities, fullwidth or escaped). The work plan has checked that every item
+        has the parts its policy's prompt shows (:func:`missing_parts`)."""
         template = self.prompt_for(variant).user
-        for tag in set(_TAG.findall(template)):
-            name = _GAP.join(re.escape(c) for c in tag)
-            text = re.sub(rf"{_OPEN}{_GAP}([/／]?){_GAP}{name}\b[^>＞]*?{_CLOSE}",
-                          lambda m, t=tag: f"[{'/' if m.group(1) else ''}{t}]", text, flags=re.I)
-        return template.replace(TEXT_PLACEHOLDER, text)
+        tags = set(_TAG.findall(template))
+
+        def neutral(text: str) -> str:
+            for tag in tags:
+                name = _GAP.join(re.escape(c) for c in tag)
+                text = re.sub(rf"{_OPEN}{_GAP}([/／]?){_GAP}{name}\b[^>＞]*?{_CLOSE}",
+                              lambda m, t=tag: f"[{'/' if m.group(1) else ''}{t}]", text,
+                              flags=re.I)
+            return text
+
+        return PLACEHOLDER.sub(lambda m: neutral(part_text(item, m.group(1))), template)
 
     def messages(
-        self, text: str, *, answer_instruction: str = "", variant: str = "default",
+        self, item: Shown | str, *, answer_instruction: str = "", variant: str = "default",
         example_reply: Callable[[str], str] = str,
     ) -> list[dict[str, str]]:
         """Chat messages: policy text (plus the decider's answer format), examples, then the item.
@@ -157,10 +200,40 @@ class Policy(Strict):
             system = f"{system}\n\n{answer_instruction}"
         msgs = [{"role": "system", "content": system}]
         for ex in self.examples:
-            msgs.append({"role": "user", "content": self.render_user(ex.text, variant)})
+            msgs.append({"role": "user", "content": self.render_user(ex, variant)})
             msgs.append({"role": "assistant", "content": example_reply(ex.label)})
-        msgs.append({"role": "user", "content": self.render_user(text, variant)})
+        msgs.append({"role": "user", "content": self.render_user(item, variant)})
         return msgs
+
+
+Shown = GoldenItem | Example
+"""What a prompt can show: an item of the golden set, or a few-shot example."""
+
+
+def part_text(item: Shown | str, part: str) -> str:
+    """The text of ``part`` (a :data:`PLACEHOLDER` name) of ``item``; a bare string is an item
+    with only a text."""
+    if isinstance(item, str):
+        return item if part == "text" else ""
+    if part == "text":
+        return item.text
+    if part == "context":
+        return "\n".join(f"{turn.role}: {turn.text}" for turn in item.context) or NO_CONTEXT
+    value = _keyed(item, part)
+    return "" if value is None else str(value)
+
+
+def missing_parts(prompt: Prompt, item: Shown) -> list[str]:
+    """The parts ``prompt`` shows that ``item`` lacks: a ``fields.<name>`` or ``meta.<key>``
+    absent or null (an empty ``context`` is a conversation's first message, not a gap)."""
+    return [part for part in prompt.placeholders
+            if part not in ("text", "context") and _keyed(item, part) is None]
+
+
+def _keyed(item: Shown, part: str) -> Any:
+    """The value of ``fields.<name>`` or ``meta.<key>`` (None when absent)."""
+    head, _, key = part.partition(".")
+    return (item.fields if head == "fields" else item.meta).get(key)
 
 
 def load_policy(path: Path) -> Policy:

@@ -18,7 +18,7 @@ read. Never reorder or drop fields silently.
 """
 
 from .decisions import Decision, Usage
-from .items import Annotation, GoldenItem
+from .items import Annotation, GoldenItem, Turn
 from .kinds import (
     HUMAN_KINDS,
     HUMAN_RATER,
@@ -51,5 +51,5 @@ __all__ = [
     "DeciderKind", "Decision", "Difference", "GoldenItem", "GoldenSetInfo", "HumanAgreement",
     "Interval", "LabelAgreement", "Manifest", "MetricRow", "MetricsFile", "Outcome", "PolicyInfo",
     "ProductionRates", "RaterScore", "ReliabilityBin", "ScoreQuality", "SiteScore",
-    "SliceAgreement", "SliceKey", "Usage", "slice_values",
+    "SliceAgreement", "SliceKey", "Turn", "Usage", "slice_values",
 ]

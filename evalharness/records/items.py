@@ -8,7 +8,7 @@ from pydantic import Field, PrivateAttr
 
 from .base import Record
 
-__all__ = ["Annotation", "GoldenItem"]
+__all__ = ["Annotation", "GoldenItem", "Turn"]
 
 
 class Annotation(Record):
@@ -24,6 +24,18 @@ class Annotation(Record):
     """Handling time for this item, when recorded."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Anything else the source recorded for this judgment (e.g. severity, targets)."""
+
+
+class Turn(Record):
+    """One earlier message of the conversation an item belongs to."""
+
+    role: str
+    """Who said it, as the source names them (``user``, ``agent``, ``buyer``, ``seller``...)."""
+    text: str
+
+
+def _empty(value: Any) -> bool:
+    return not value
 
 
 class GoldenItem(Record):
@@ -47,6 +59,13 @@ class GoldenItem(Record):
     scores: dict[str, dict[str, float | dict[str, float]]] = Field(default_factory=dict)
     """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``, or
     for any policy ``{scorer: {policy: {label: probability}}}``."""
+    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
+    """Named parts of a structured item (a listing's ``title``, ``description``, ``price``,
+    ``seller_country``...), for policy prompts: ``{fields.title}``. Left out of the item's JSON
+    when empty, as are ``context`` and ``images``, so items without them keep their bytes."""
+    context: list[Turn] = Field(default_factory=list, exclude_if=_empty)
+    """Earlier turns of the conversation the item (its ``text``) answers, oldest first; a
+    prompt shows them with ``{context}``."""
 
     _line: int | None = PrivateAttr(default=None)
     """Line (or row) of the golden set file the item was read from, for error messages."""
