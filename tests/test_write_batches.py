@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evalharness.deciders.base import Decider, DecisionRequest
 from evalharness.execution.progress import make_progress
-from evalharness.execution.rundir import DecisionLog
+from evalharness.execution.rundir import DecisionLog, RunDir
 from evalharness.execution.runner import WRITE_BATCH, RunStats, _Writer
 from evalharness.records import Decision
+from evalharness.records.table import TableBuilder
 
 
 class Counting(Decider):
@@ -64,3 +66,35 @@ def test_an_interrupted_recomputable_decider_loses_nothing_it_made(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _write(tmp_path, decider)
     assert decider.log.read_bytes().count(b"\n") == WRITE_BATCH + 10
+
+
+class Interrupting(TableBuilder):
+    """A columnar builder that is interrupted (Ctrl-C) while it takes the ``at``-th row."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.taken = at, 0
+
+    def add(self, decision: Decision, line: int | None = None) -> None:
+        self.taken += 1
+        if self.taken == self.at:
+            raise KeyboardInterrupt
+        super().add(decision, line)
+
+
+def test_the_columnar_copy_matches_the_file_after_a_batch_cut_between_bytes_and_rows(tmp_path):
+    run = RunDir(tmp_path)
+    decisions = [Decision(item_id=f"i{i}", policy="p", decider="d", decider_kind="precomputed",
+                          label="none", outcome="ok", gold="none") for i in range(8)]
+    with run.open_decisions() as out:
+        out.append_many(decisions[:3])
+    assert run.file("decisions.parquet").exists()
+    with pytest.raises(KeyboardInterrupt):
+        with run.open_decisions() as out:
+            out._written = Interrupting(at=3)  # the bytes of the batch are written; rows 3.. not
+            out.append_many(decisions[3:])
+    with run.open_decisions() as out:  # what --resume does next: append more
+        out.append_many([decisions[0].model_copy(update={"item_id": "later"})])
+    table, objects = run.read_table(), run.read_decisions()
+    assert len(objects) == 9
+    assert table.item_ids(np.arange(len(table))) == [d.item_id for d in objects]

@@ -45,11 +45,11 @@ class OpenAiHttp:
 
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
+            self._send = self._from_env()
             # the caller's asyncio.timeout bounds each attempt; this is a backstop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0),
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s + 5))
-            self._send = self._from_env()
             self._loop = loop
         return self._session
 

@@ -334,10 +334,8 @@ class DecisionLog:
                     if not written:
                         raise OSError(errno.EIO, "the file took no bytes")
                     data = data[written:]
-                    self._end += written
             except OSError as exc:
                 self._failed = exc.strerror or str(exc)
-                self._end = start
                 try:
                     os.ftruncate(self._fh.fileno(), start)
                 except OSError:
@@ -347,6 +345,7 @@ class DecisionLog:
                 for decision, line in zip(decisions, lines):
                     self._written.add(decision, offset)
                     offset += len(line)
+                self._end = offset  # the collected rows now hold every byte up to here
         if self._failed is not None:
             raise RunDirError(
                 f"cannot write a decision: {self._failed} (disk full or file too large)",
@@ -354,15 +353,18 @@ class DecisionLog:
                 fix="free some space (or raise the file size limit), then rerun with --resume: "
                     "every decision written before this one is kept")
 
-    def close(self) -> None:
+    def close(self, *, hand_over: bool = True) -> None:
+        """Close the file; hand the collected columns to ``on_close`` unless told not to."""
         if self._fh.closed:
             return
         self._fh.close()
-        if self._on_close is not None:
+        if self._on_close is not None and hand_over:
             self._on_close(self._start, self._written, self._end)
 
     def __enter__(self) -> DecisionLog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # an exception (Ctrl-C too) may have cut an append between its bytes and its rows: the
+        # columnar copy is left as it was, and the next reader parses what it does not cover
+        self.close(hand_over=exc_type is None)

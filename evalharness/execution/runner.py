@@ -323,8 +323,8 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
         nonlocal stopped
         outcome = await call_model(decider, request, payload, limiter, redactor)
-        if not decider.computes_here:
-            called.set()
+        if outcome.response is not None and not decider.computes_here:
+            called.set()  # an endpoint answered: from now on the run mostly waits
         stats.counts["calls"] += outcome.attempts
         writer.write(outcome.decision, decider)  # on disk before the cache is touched
         if outcome.response is not None and cache is not None:

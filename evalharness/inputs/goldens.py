@@ -85,9 +85,10 @@ def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
         value = _plain(value)
         if _missing(value):
             continue
-        if key in ("labels", "meta", "annotations", "scores", "fields", "context") \
-                and isinstance(value, str):
+        if key in ("labels", "meta", "annotations", "scores") and isinstance(value, str):
             value = json.loads(value)
+        elif key in ("fields", "context") and isinstance(value, str) and value[:1] in "[{":
+            value = json.loads(value)  # free text stays text: a context column of one turn
         head, dot, tail = key.partition(".")
         if dot and head in ("labels", "meta", "fields"):
             out.setdefault(head, {})[tail] = value
@@ -178,7 +179,11 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
             f"holds several splits {list(dataset)}", file=str(path), fix="point at one split's folder"
         )
     for i, row in enumerate(dataset, start=1):
-        yield i, _unflatten(dict(row))
+        try:
+            yield i, _unflatten(dict(row))
+        except json.JSONDecodeError as exc:
+            raise GoldenSetError(f"a JSON column is not valid JSON: {exc.msg}", file=str(path),
+                                 line=i, fix="write it as JSON") from None
 
 
 def _row_problem(err: Any, path: Path, line: int, row: dict[str, Any]) -> Problem:
@@ -209,12 +214,19 @@ def _grouped(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def item_chars(item: GoldenItem) -> int:
+    """Characters of what a prompt can show of ``item``: its text, fields and earlier turns."""
+    return (len(item.text) + sum(len(str(v)) for v in item.fields.values())
+            + sum(len(turn.role) + len(turn.text) for turn in item.context))
+
+
 def _too_long(items: Sequence[GoldenItem], limit: int, path: Path) -> Problem:
     """One problem for every item over the size limit, at the first of them."""
     first = items[0]
     more = f" (and {len(items) - 1} more items over it)" if len(items) > 1 else ""
-    return Problem(f"item {first.id!r} is {len(first.text):,} characters, over the limit of "
-                   f"{limit:,}{more}", str(path), first._line, "text",
+    where = "text" if item_chars(first) == len(first.text) else "text, fields and context"
+    return Problem(f"item {first.id!r} is {item_chars(first):,} characters ({where}), over the "
+                   f"limit of {limit:,}{more}", str(path), first._line, "text",
                    "shorten or split the item, or raise golden_set.max_item_chars in the config")
 
 
@@ -249,7 +261,7 @@ def read_golden_set(path: Path, fmt: str = "auto", *,
             problems += [_row_problem(err, path, line_no, row) for err in exc.errors()]
             continue
         item._line = line_no
-        if max_item_chars is not None and len(item.text) > max_item_chars:
+        if max_item_chars is not None and item_chars(item) > max_item_chars:
             oversized.append(item)
         if item.id in seen:
             problems.append(

@@ -21,6 +21,10 @@ TEXT_PLACEHOLDER = "{text}"
 PLACEHOLDER = re.compile(r"\{(text|context|(?:fields|meta)\.[A-Za-z_][\w-]*)\}")
 """What a prompt may show of an item: ``{text}``, ``{context}`` (its earlier turns),
 ``{fields.<name>}`` and ``{meta.<key>}``; any other brace is literal text."""
+_BRACED_WORD = re.compile(r"\{([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)?)\}")
+"""A brace around one (dotted) word: a placeholder, or a mistyped one (``{Text}``, ``{field.x}``)."""
+_ITEM_PARTS = ("text", "context", "fields.")
+"""A prompt must show at least one of these (meta alone is not the item)."""
 NO_CONTEXT = "(no earlier messages)"
 """What ``{context}`` shows for an item that starts its conversation."""
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -80,8 +84,12 @@ class Prompt(Strict):
         if shown:
             raise ValueError(f"prompt.system must not contain {shown.group(0)}: the item goes in "
                              "prompt.user")
+        for word in _BRACED_WORD.findall(self.user):
+            if not PLACEHOLDER.fullmatch(f"{{{word}}}"):
+                raise ValueError(f"prompt.user has {{{word}}}, which is no part of an item: use "
+                                 "{text}, {context}, {fields.<name>} or {meta.<key>}")
         used = self.placeholders
-        if not used:
+        if not any(part.startswith(_ITEM_PARTS) for part in used):
             raise ValueError("prompt.user must show the item: {text} exactly once (or "
                              "{fields.<name>} / {context})")
         twice = sorted({name for name in used if used.count(name) > 1})
@@ -218,9 +226,15 @@ def part_text(item: Shown | str, part: str) -> str:
     if part == "text":
         return item.text
     if part == "context":
-        return "\n".join(f"{turn.role}: {turn.text}" for turn in item.context) or NO_CONTEXT
+        return "\n".join(f"{_one_line(turn.role)}: {_one_line(turn.text)}"
+                         for turn in item.context) or NO_CONTEXT
     value = _keyed(item, part)
     return "" if value is None else str(value)
+
+
+def _one_line(text: str) -> str:
+    """A turn's text on one line, so that no line break inside it can start a forged turn."""
+    return " ".join(text.split("\n")).replace("\r", " ")
 
 
 def missing_parts(prompt: Prompt, item: Shown) -> list[str]:

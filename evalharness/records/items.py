@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from .base import Record
 
@@ -69,3 +69,9 @@ class GoldenItem(Record):
 
     _line: int | None = PrivateAttr(default=None)
     """Line (or row) of the golden set file the item was read from, for error messages."""
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _one_turn(cls, value: Any) -> Any:
+        """A plain text (e.g. a table's free-text ``context`` column) is one earlier turn."""
+        return [{"role": "context", "text": value}] if isinstance(value, str) else value

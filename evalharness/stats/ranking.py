@@ -121,7 +121,7 @@ def _auc_ap(pos: NDArray[np.float64], neg: NDArray[np.float64]
     p, n = tps[:, -1], fps[:, -1]
     ok = (p > 0) & (n > 0)
     called = tps + fps
-    precision = np.divide(tps, called, out=np.zeros_like(tps), where=called > 0)
+    precision = np.divide(tps, called, out=np.zeros(tps.shape), where=called > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = np.einsum("ij,ij->i", neg, tps - pos / 2) / (p * n)
         ap = np.einsum("ij,ij->i", pos, precision) / p
