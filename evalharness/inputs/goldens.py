@@ -214,18 +214,12 @@ def _grouped(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def item_chars(item: GoldenItem) -> int:
-    """Characters of what a prompt can show of ``item``: its text, fields and earlier turns."""
-    return (len(item.text) + sum(len(str(v)) for v in item.fields.values())
-            + sum(len(turn.role) + len(turn.text) for turn in item.context))
-
-
 def _too_long(items: Sequence[GoldenItem], limit: int, path: Path) -> Problem:
     """One problem for every item over the size limit, at the first of them."""
     first = items[0]
     more = f" (and {len(items) - 1} more items over it)" if len(items) > 1 else ""
-    where = "text" if item_chars(first) == len(first.text) else "text, fields and context"
-    return Problem(f"item {first.id!r} is {item_chars(first):,} characters ({where}), over the "
+    where = "text" if first.chars == len(first.text) else "text, fields and context"
+    return Problem(f"item {first.id!r} is {first.chars:,} characters ({where}), over the "
                    f"limit of {limit:,}{more}", str(path), first._line, "text",
                    "shorten or split the item, or raise golden_set.max_item_chars in the config")
 
@@ -234,7 +228,8 @@ def read_golden_set(path: Path, fmt: str = "auto", *,
                     max_item_chars: int | None = DEFAULT_MAX_ITEM_CHARS) -> list[GoldenItem]:
     """Every item of the file at ``path``; raises :class:`GoldenSetError` naming bad rows.
 
-    A text longer than ``max_item_chars`` characters is an error (None: no limit)."""
+    An item whose text, fields and turns exceed ``max_item_chars`` characters is an error (None:
+    no limit)."""
     if not path.exists():
         raise GoldenSetError("file not found", file=str(path), fix="check golden_set.path")
     fmt = _detect_format(path) if fmt == "auto" else fmt
@@ -261,7 +256,7 @@ def read_golden_set(path: Path, fmt: str = "auto", *,
             problems += [_row_problem(err, path, line_no, row) for err in exc.errors()]
             continue
         item._line = line_no
-        if max_item_chars is not None and item_chars(item) > max_item_chars:
+        if max_item_chars is not None and item.chars > max_item_chars:
             oversized.append(item)
         if item.id in seen:
             problems.append(

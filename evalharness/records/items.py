@@ -70,6 +70,12 @@ class GoldenItem(Record):
     _line: int | None = PrivateAttr(default=None)
     """Line (or row) of the golden set file the item was read from, for error messages."""
 
+    @property
+    def chars(self) -> int:
+        """Characters of what a prompt can show of the item: its text, fields and turns."""
+        return (len(self.text) + sum(len(str(v)) for v in self.fields.values())
+                + sum(len(turn.role) + len(turn.text) for turn in self.context))
+
     @field_validator("context", mode="before")
     @classmethod
     def _one_turn(cls, value: Any) -> Any:
