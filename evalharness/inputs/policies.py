@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Callable
 from functools import cached_property
@@ -17,7 +18,6 @@ from ..records.errors import PolicyError, did_you_mean
 from ..records import OUTCOMES_NOT_OK, GoldenItem, Turn
 from .yamlfile import load_yaml, parse_model
 
-TEXT_PLACEHOLDER = "{text}"
 PLACEHOLDER = re.compile(r"\{(text|context|(?:fields|meta)\.[A-Za-z_][\w-]*)\}")
 """What a prompt may show of an item: ``{text}``, ``{context}`` (its earlier turns),
 ``{fields.<name>}`` and ``{meta.<key>}``; any other brace is literal text."""
@@ -52,19 +52,15 @@ class PolicyLabel(Strict):
         return name
 
 
-def _empty(value: Any) -> bool:
-    return not value
-
-
 class Example(Strict):
     """A few-shot example shown to the model before the item; it gives what the prompt shows
     of an item (``fields``, ``meta``, ``context`` when the prompt uses them)."""
 
     text: str
     label: str
-    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
-    meta: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
-    context: list[Turn] = Field(default_factory=list, exclude_if=_empty)
+    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=operator.not_)
+    meta: dict[str, Any] = Field(default_factory=dict, exclude_if=operator.not_)
+    context: list[Turn] = Field(default_factory=list, exclude_if=operator.not_)
     """(Left out of the prompt hash when empty, as ``fields`` and ``meta`` are, so examples
     without them keep the hash they had.)"""
 

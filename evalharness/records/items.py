@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator
@@ -34,10 +35,6 @@ class Turn(Record):
     text: str
 
 
-def _empty(value: Any) -> bool:
-    return not value
-
-
 class GoldenItem(Record):
     """One human-labeled item of a golden set."""
 
@@ -59,11 +56,11 @@ class GoldenItem(Record):
     scores: dict[str, dict[str, float | dict[str, float]]] = Field(default_factory=dict)
     """Precomputed classifier scores: ``{scorer: {policy: probability the item violates}}``, or
     for any policy ``{scorer: {policy: {label: probability}}}``."""
-    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=_empty)
+    fields: dict[str, Any] = Field(default_factory=dict, exclude_if=operator.not_)
     """Named parts of a structured item (a listing's ``title``, ``description``, ``price``,
     ``seller_country``...), for policy prompts: ``{fields.title}``. Left out of the item's JSON
-    when empty, as are ``context`` and ``images``, so items without them keep their bytes."""
-    context: list[Turn] = Field(default_factory=list, exclude_if=_empty)
+    when empty, as ``context`` is, so items without them keep their bytes."""
+    context: list[Turn] = Field(default_factory=list, exclude_if=operator.not_)
     """Earlier turns of the conversation the item (its ``text``) answers, oldest first; a
     prompt shows them with ``{context}``."""
 
