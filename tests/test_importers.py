@@ -99,7 +99,11 @@ def test_convabuse(tmp_path: Path) -> None:
     assert [a.rater for a in tie.annotations] == ["Annotator1", "Annotator7"]
     assert tie.annotations[0].meta == {"severity": "mild", "types": [], "target": "system",
                                        "directness": "explicit"}
-    assert tie.meta["conv_id"] == "288277" and tie.meta["prev_user"] == "I hate you"
+    assert tie.meta["conv_id"] == "288277"
+    assert [(t.role, t.text) for t in tie.context] == [
+        ("agent", "You are being a bit negative."), ("user", "I hate you"),
+        ("agent", "Do you wish to hate me?")]
+    assert "prev_user" not in tie.meta
     ambiguous = items["convabuse:561"]  # mild + strong + ambiguous (ambiguous counts as none)
     assert ambiguous.labels == {"harassment_abuse": "abuse"}
     assert [a.labels["harassment_abuse"] for a in ambiguous.annotations] == ["abuse", "abuse", "none"]

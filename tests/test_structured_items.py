@@ -101,7 +101,7 @@ def test_csv_columns_fields_and_json_context_are_read(tmp_path):
                       json.dumps([{"role": "buyer", "text": "size?"}])])
     (item,) = read_golden_set(path)
     assert item.fields == {"title": "Sarong", "price": "9.90"}  # table cells stay text
-    assert item.meta == {"market": "my"} and item.context[0].role == "buyer"
+    assert item.meta == {"market": "my", "has_context": True} and item.context[0].role == "buyer"
 
 
 @pytest.mark.parametrize("user, needle", [
@@ -189,3 +189,23 @@ def test_the_size_limit_counts_fields_and_context(tmp_path):
     with pytest.raises(GoldenSetError, match=r"'big' is 205 characters \(text, fields and context\)"):
         read_golden_set(path, max_item_chars=100)
     assert read_golden_set(path, max_item_chars=300)[0].fields["description"] == "x" * 200
+
+
+def test_the_report_slices_by_has_context(tmp_path, write_config):
+    items = [*ITEMS, {"id": "l3", "text": "", "labels": {"hate_speech": "hate"},
+                      "meta": {"market": "my", "has_context": "given"},
+                      "fields": {"title": "t", "description": "d"}}]
+    config = _config(tmp_path, items, "")
+    config["slice_by"] = ["has_context"]
+    with StubServer() as server:
+        config["deciders"][0]["api_base"] = server.url
+        result = run_eval(write_config(config), out_dir=tmp_path / "runs", live_progress=False)
+    kept = {it.id: it.meta.get("has_context") for it in read_golden_set(tmp_path / "items.jsonl")}
+    assert kept == {"l1": True, "l2": False, "l3": "given"}  # a value the set gives is kept
+    rows = json.loads((result.run_dir / "metrics.json").read_text())["results"]
+    slices = {r["slice"]["value"]: r["n"] for r in rows if r["slice"]}
+    assert slices == {"True": 1, "False": 1, "given": 1}
+    # a set in which no item has context gets no such key
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "p", "text": "hi"}) + "\n")
+    assert "has_context" not in read_golden_set(plain)[0].meta

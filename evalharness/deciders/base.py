@@ -62,6 +62,10 @@ class Decider(ABC):
     scores, stored ratings, a local classifier, a combination of other decisions): the runner
     writes them in batches, and a batch lost to a kill is made again, identically and for free, by
     ``--resume``. Deciders that call out (or may: user code) write every decision at once."""
+    sees_images: bool | None = False
+    """Whether the decider is shown an item's images. A text-only decider (False) marks its
+    decisions on items with images ``text_only``; None: not known here (stored scores,
+    combinations)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -103,6 +107,7 @@ class Decider(ABC):
     def decision(self, request: DecisionRequest, **fields: Any) -> Decision:
         """A :class:`Decision` for ``request`` with the item's gold and meta filled in."""
         fields.setdefault("gold", request.gold)
+        fields.setdefault("text_only", self.sees_images is False and bool(request.item.images))
         return Decision(
             item_id=request.item.id,
             policy=request.policy.id,

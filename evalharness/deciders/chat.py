@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..records.errors import DeciderError
 from .parsing import parse_reply
 from ..inputs.policies import Policy
-from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema
+from ..inputs.images import data_url
+from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema, supports_vision
 from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
 from .model import CallError, ModelDecider, json_body, openai_call_errors
@@ -119,6 +120,14 @@ def _http_response_type() -> type:
     return http_response_types()[0]
 
 
+def with_images(message: dict[str, Any], item: GoldenItem) -> dict[str, Any]:
+    """The item's user message with its images after the text, as OpenAI-style content parts."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}]
+    parts += [{"type": "image_url", "image_url": {"url": data_url(ref, item._image_dir)}}
+              for ref in item.images]
+    return {**message, "content": parts}
+
+
 class ChatLlm(ModelDecider):
     """An LLM reached over HTTP (OpenAI, Azure, vLLM, llama.cpp server, Anthropic, ...)."""
 
@@ -142,6 +151,8 @@ class ChatLlm(ModelDecider):
             self.mode = "json_schema" if supports_response_schema(config.model) else "text"
         self.want_logprobs = (config.logprobs if config.logprobs is not None
                               else self.client_kind == "openai")
+        self.sees_images = (config.vision if config.vision is not None
+                            else supports_vision(config.model))
         self.price: TokenPrice | None = None
         self._client: Any = None
 
@@ -230,6 +241,7 @@ class ChatLlm(ModelDecider):
             "structured_output": self.mode,
             "logprobs": self.want_logprobs,
             "prompt_variant": self.variant,
+            "sees_images": self.sees_images,
             "params": {"temperature": self.config.temperature, "max_tokens": self._max_tokens(),
                        "seed": self.config.seed, "concurrency": self.config.concurrency,
                        "timeout_s": self.config.timeout_s, "max_attempts": self.config.max_attempts},
@@ -252,12 +264,15 @@ class ChatLlm(ModelDecider):
 
     def payload(self, request: DecisionRequest) -> dict[str, Any]:
         policy = request.policy
+        messages = policy.messages(request.item, variant=self.variant,
+                                   answer_instruction=answer_format(policy, self.mode),
+                                   example_reply=self._example_reply)
+        if self.sees_images and request.item.images:
+            messages[-1] = with_images(messages[-1], request.item)
         body: dict[str, Any] = {
             "model": self.config.model,
             "api_base": self.config.api_base,
-            "messages": policy.messages(request.item, variant=self.variant,
-                                        answer_instruction=answer_format(policy, self.mode),
-                                        example_reply=self._example_reply),
+            "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self._max_tokens(),
             "policy": [policy.id, policy.version],

@@ -149,6 +149,8 @@ class Ensemble(CombiningDecider):
     """Votes over its members' decisions of the same item and policy (see the module doc)."""
 
     kind = "ensemble"
+    sees_images = None
+    """Its decisions are ``text_only`` when a member's was."""
     recomputable = True
 
     def __init__(self, config: EnsembleConfig, run_config: RunConfig) -> None:
@@ -183,6 +185,7 @@ class Ensemble(CombiningDecider):
             cost_usd=sum(d.cost_usd for d in present),
             latency_s=max(latencies) if latencies else None,
             cached=bool(present) and all(d.cached for d in present),
+            text_only=any(d.text_only for d in present),
             attempts=0,
         )
         labels = request.policy.label_names

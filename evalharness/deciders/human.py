@@ -67,6 +67,7 @@ class HumanRaters(Decider):
     """The golden set's raters as a decider (per rater, and pooled as the human tier)."""
 
     kind = HUMAN_TIER
+    sees_images = True
     recomputable = True
 
     def __init__(self, config: HumanDeciderConfig) -> None:

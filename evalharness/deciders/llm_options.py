@@ -70,6 +70,11 @@ class LlmDeciderConfig(DeciderOptions):
     """Tries per item for retryable failures (429, 5xx, timeouts, connection errors)."""
     price: Price | None = None
     """Token prices; required when litellm's price map does not know the model."""
+    vision: bool | None = None
+    """Send each item's ``images`` with its text, as OpenAI-style ``image_url`` parts (data
+    URLs; litellm translates them for other providers). Default: what litellm's model map says
+    of the model; set it for a vision model it does not know (e.g. behind ``api_base``). A
+    decider that cannot see images judges their items on text alone, and says so."""
     prompt_variants: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     """Policy prompt variants to run (``default`` is ``prompt:``; others come from a policy's
     ``variants:``). With more than one, each becomes a decider named ``<name>@<variant>``."""
@@ -85,6 +90,9 @@ class LlmDeciderConfig(DeciderOptions):
                       if getattr(self, f) is not None]
             if remote:
                 raise ValueError(f"{remote} apply to remote models, not model: embedded")
+            if self.vision:
+                raise ValueError("vision: the embedded model reads text only; use a vision model "
+                                 "behind api_base")
         elif self.gguf:
             raise ValueError("gguf applies to model: embedded only")
         if len(set(self.prompt_variants)) != len(self.prompt_variants):

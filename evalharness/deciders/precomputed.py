@@ -42,6 +42,7 @@ class PrecomputedScores(Decider):
     """
 
     kind = "precomputed"
+    sees_images = None
     recomputable = True
 
     def __init__(self, config: PrecomputedDeciderConfig, run_config: RunConfig | None = None) -> None:

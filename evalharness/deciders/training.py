@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..inputs.config import GoldenSetSpec, RunConfig
-from ..inputs.goldens import select_items
+from ..inputs.selection import select_items
 from ..inputs.policies import Policy
 from ..records import GoldenItem
 

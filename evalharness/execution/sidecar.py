@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records.table import CODED_FIELDS, FLOAT_FIELDS, Coded, DecisionTable
+from ..records.table import CODED_FIELDS, FLAG_FIELDS, FLOAT_FIELDS, Coded, DecisionTable
 
 __all__ = ["covered_bytes", "import_parquet", "read_sidecar", "source_digest", "write_sidecar"]
 
 _EDGE = 64 * 1024
-_FORMAT = "evalharness.decisions/1"
+_FORMAT = "evalharness.decisions/2"
 
 
 def import_parquet() -> None:
@@ -73,8 +73,8 @@ def write_sidecar(table: DecisionTable, sidecar: Path, source: Path, size: int) 
     offsets = pa.array(table.score_start.astype(np.int64), type=pa.int64())
     columns = {name: coded(table.coded[name]) for name in CODED_FIELDS}
     columns |= {name: pa.array(table.numbers[name], from_pandas=True) for name in FLOAT_FIELDS}
+    columns |= {name: pa.array(table.flags[name]) for name in FLAG_FIELDS}
     columns |= {
-        "cached": pa.array(table.cached),
         "score_labels": pa.LargeListArray.from_arrays(offsets, coded(table.score_label)),
         "score_values": pa.LargeListArray.from_arrays(offsets, pa.array(table.score_value)),
         "meta": coded(metas),
@@ -117,7 +117,8 @@ def read_sidecar(sidecar: Path, source: Path) -> DecisionTable:
     return DecisionTable(
         coded={name: items if name == "item_id" else coded(column(name)) for name in CODED_FIELDS},
         numbers={name: numbers(column(name)).astype(np.float64) for name in FLOAT_FIELDS},
-        cached=numbers(column("cached")).astype(bool), score_start=score_start,
+        flags={name: numbers(column(name)).astype(bool) for name in FLAG_FIELDS},
+        score_start=score_start,
         score_label=score_label, score_value=numbers(column("score_values").values),
         meta=[decoded[c] for c in meta_of_item], line=numbers(column("line")).astype(np.int64),
         source=source)

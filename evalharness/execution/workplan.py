@@ -17,7 +17,8 @@ from ..deciders import Decider
 from ..deciders.base import CombiningDecider
 from ..deciders.registry import create_deciders, decider_kind
 from ..inputs.config import RunConfig, file_sha256, read_config
-from ..inputs.goldens import check_labels, check_prompt_parts, select_items, selection_hash
+from ..inputs.goldens import check_labels, check_prompt_parts
+from ..inputs.selection import select_items, selection_hash
 from ..inputs.policies import Policy, Prompt, find_policy, load_policy
 from ..inputs.yamlfile import load_yaml, validation_problems
 from ..records import HUMAN_KINDS, MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values

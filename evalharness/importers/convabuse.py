@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..records import Annotation, GoldenItem
+from ..records import Annotation, GoldenItem, Turn
 from .items import majority, verdict
 from .conversion import Conversion, SetInfo
 from .sources import csv_rows, fail, source_file
@@ -23,6 +23,8 @@ SUFFIXES = [s for s, _ in SEVERITY] + list(TYPES) + list(TARGETS) + list(DIRECTN
 """Column suffixes of one annotator block, in file order (17 columns)."""
 ANNOTATORS = 8
 ABUSIVE = ("mild", "strong", "very_strong")
+TURNS = (("agent", "prev_agent"), ("user", "prev_user"), ("agent", "agent"))
+"""The earlier turns of the judged ``user`` utterance, oldest first: (role, column)."""
 
 INFO = SetInfo(
     name=NAME,
@@ -75,8 +77,10 @@ MAPPING = """
 - **Ambiguous (0) counts as `none`**: only -1/-2/-3 are abuse.
 - Id = `convabuse:<example_id>` (`example_id` is unique across the three splits; `conv_id` is not).
   Integer ids written as floats upstream (`278.0`, `288277.0`) lose the `.0`.
-- Text = the `user` utterance (the one judged). Item `meta`: `split` (train/valid/test), `conv_id`,
-  `bot`, `prev_agent`, `prev_user`, `agent` (context), `n_raters`, and for slicing, computed over the
+- Text = the `user` utterance (the one judged). Item `context` = the three turns before it, oldest
+  first: `prev_agent` (role `agent`), `prev_user` (role `user`), `agent` (role `agent`); a prompt
+  shows them with `{context}`. Item `meta`: `split` (train/valid/test), `conv_id`, `bot`,
+  `n_raters`, `has_context` (added by the reader), and for slicing, computed over the
   annotators who judged the item abusive and only when gold is `abuse`: `abuse_types` (types marked by
   more than half of them), `abuse_target` and `directness` (value held by more than half, else null).
 """
@@ -179,8 +183,7 @@ def convert(folder: Path) -> Conversion:
             gold = majority(a.labels["harassment_abuse"] for a in annotations)
             meta: dict[str, object] = {
                 "split": split, "conv_id": _whole(context["conv_id"]), "bot": context["bot"],
-                "prev_agent": context["prev_agent"], "prev_user": context["prev_user"],
-                "agent": context["agent"], "n_raters": len(annotations),
+                "n_raters": len(annotations),
             }
             if gold == "abuse":
                 meta.update(_slices(annotations))
@@ -193,6 +196,8 @@ def convert(folder: Path) -> Conversion:
                 annotations=annotations,
                 gold_from_raters=True,
                 meta=meta,
+                context=[Turn(role=role, text=context[column]) for role, column in TURNS
+                         if context[column].strip()],
             ))
     ties = sum("harassment_abuse" not in item.labels for item in items)
     mangled = sum("E+" in str(item.meta["conv_id"]) for item in items)
@@ -200,7 +205,8 @@ def convert(folder: Path) -> Conversion:
     notes = [
         "- Domain: users abusing chatbots (the ELIZA-style E.L.I.Z.A. and the flight-booking CarbonBot), "
         "not marketplace text. Many utterances are very short and only make sense with the previous "
-        "turns, which are in `meta` (`prev_agent`, `prev_user`, `agent`); give them to deciders.",
+        "turns, which are the item's `context`: show them to deciders with `{context}` in the "
+        "policy prompt.",
         f"- Ties (no strict majority, `harassment_abuse` unknown): {ties:,} items.",
         f"- Re-annotations: {reannotated:,} annotator judgments hold comma-joined repeat values (e.g. "
         f"`\"1, 1\"`) used upstream for intra-annotator agreement; the **first value is taken**. In "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -15,10 +14,11 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from .config import DEFAULT_MAX_ITEM_CHARS, GoldenSetSpec, SampleSpec
+from .config import DEFAULT_MAX_ITEM_CHARS
 from ..records.errors import GoldenSetError, Problem, did_you_mean
 from ..records import GoldenItem
 from .policies import Prompt, missing_parts
+from .images import as_ref, image_problem
 from .textfile import read_utf8
 
 MAX_REPORTED_PROBLEMS = 20
@@ -87,8 +87,10 @@ def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
             continue
         if key in ("labels", "meta", "annotations", "scores") and isinstance(value, str):
             value = json.loads(value)
-        elif key in ("fields", "context") and isinstance(value, str) and value[:1] in "[{":
+        elif key in ("fields", "context", "images") and isinstance(value, str) and value[:1] in "[{":
             value = json.loads(value)  # free text stays text: a context column of one turn
+        if key == "images":
+            value = [as_ref(v) for v in value] if isinstance(value, list) else as_ref(value)
         head, dot, tail = key.partition(".")
         if dot and head in ("labels", "meta", "fields"):
             out.setdefault(head, {})[tail] = value
@@ -178,12 +180,26 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
         raise GoldenSetError(
             f"holds several splits {list(dataset)}", file=str(path), fix="point at one split's folder"
         )
+    dataset = _undecoded_images(dataset)
     for i, row in enumerate(dataset, start=1):
         try:
             yield i, _unflatten(dict(row))
         except json.JSONDecodeError as exc:
             raise GoldenSetError(f"a JSON column is not valid JSON: {exc.msg}", file=str(path),
                                  line=i, fix="write it as JSON") from None
+
+
+def _undecoded_images(dataset: Any) -> Any:
+    """The dataset with an ``images`` column of image features read as bytes, not decoded."""
+    import datasets
+
+    feature = dataset.features.get("images")
+    inner = getattr(feature, "feature", None)
+    if isinstance(feature, datasets.Image):
+        return dataset.cast_column("images", datasets.Image(decode=False))
+    if isinstance(inner, datasets.Image):
+        return dataset.cast_column("images", type(feature)(datasets.Image(decode=False)))
+    return dataset
 
 
 def _row_problem(err: Any, path: Path, line: int, row: dict[str, Any]) -> Problem:
@@ -224,6 +240,10 @@ def _too_long(items: Sequence[GoldenItem], limit: int, path: Path) -> Problem:
                    "shorten or split the item, or raise golden_set.max_item_chars in the config")
 
 
+def _short(ref: str) -> str:
+    return repr(ref if len(ref) <= 60 else ref[:40] + "...")
+
+
 def read_golden_set(path: Path, fmt: str = "auto", *,
                     max_item_chars: int | None = DEFAULT_MAX_ITEM_CHARS) -> list[GoldenItem]:
     """Every item of the file at ``path``; raises :class:`GoldenSetError` naming bad rows.
@@ -256,6 +276,12 @@ def read_golden_set(path: Path, fmt: str = "auto", *,
             problems += [_row_problem(err, path, line_no, row) for err in exc.errors()]
             continue
         item._line = line_no
+        item._image_dir = path if path.is_dir() else path.parent
+        problems += [Problem(f"item {item.id!r}: image {_short(ref)} {problem}", str(path), line_no,
+                             f"images[{i}]", "give a PNG, JPEG, GIF or WebP file beside the "
+                             "golden set (a relative path), or a data: URL")
+                     for i, ref in enumerate(item.images)
+                     if (problem := image_problem(ref, item._image_dir))]
         if max_item_chars is not None and item.chars > max_item_chars:
             oversized.append(item)
         if item.id in seen:
@@ -273,7 +299,21 @@ def read_golden_set(path: Path, fmt: str = "auto", *,
         raise GoldenSetError("no items", file=str(path),
                              fix='the golden set is empty: add one item per line, '
                                  'e.g. {"id": "a1", "text": "...", "labels": {...}}')
+    _derive_slice_keys(items)
     return items
+
+
+DERIVED_SLICE_KEYS = {"has_context": "context", "has_images": "images"}
+"""Slice keys the reader adds to ``meta`` (true/false) for every item of a set in which some item
+has that part, unless the set gives them itself: ``slice_by: [has_context]`` compares items
+with earlier turns against items without."""
+
+
+def _derive_slice_keys(items: Sequence[GoldenItem]) -> None:
+    for key, part in DERIVED_SLICE_KEYS.items():
+        if any(getattr(item, part) for item in items):
+            for item in items:
+                item.meta.setdefault(key, bool(getattr(item, part)))
 
 
 def check_labels(
@@ -317,81 +357,3 @@ def check_prompt_parts(items: Sequence[GoldenItem], shown: dict[str, list[tuple[
                     ))
     if problems:
         raise GoldenSetError(problems=_grouped(problems)[:MAX_REPORTED_PROBLEMS])
-
-
-def field_value(item: GoldenItem, field: str) -> Any:
-    """Value of ``id``, ``meta.<key>``, ``fields.<key>`` or ``labels.<policy>`` (None when
-    absent)."""
-    if field == "id":
-        return item.id
-    head, _, key = field.partition(".")
-    return getattr(item, head, {}).get(key) if head in ("meta", "labels", "fields") else None
-
-
-def _matches(value: Any, wanted: Any) -> bool:
-    wanted_set = {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
-    values = value if isinstance(value, list) else [value]
-    return any(v is not None and str(v) in wanted_set for v in values)
-
-
-def filter_items(items: Sequence[GoldenItem], filters: dict[str, Any]) -> list[GoldenItem]:
-    return [
-        item for item in items
-        if all(_matches(field_value(item, f), wanted) for f, wanted in filters.items())
-    ]
-
-
-def sample_items(items: Sequence[GoldenItem], spec: SampleSpec) -> list[GoldenItem]:
-    """A seeded sample, in id order, stratified when ``spec.stratify_by`` is set."""
-    ordered = sorted(items, key=lambda it: it.id)
-    total = len(ordered)
-    want = spec.n if spec.n is not None else max(1, round(total * (spec.fraction or 1.0)))
-    if want >= total:
-        return ordered
-    rng = np.random.default_rng(spec.seed)
-    if not spec.stratify_by:
-        keep = rng.choice(total, size=want, replace=False)
-        return [ordered[i] for i in sorted(keep)]
-    strata: dict[str, list[int]] = {}
-    for i, item in enumerate(ordered):
-        strata.setdefault(str(field_value(item, spec.stratify_by)), []).append(i)
-    # largest-remainder allocation so the sizes add up to exactly `want`
-    quotas = {k: want * len(v) / total for k, v in strata.items()}
-    sizes = {k: int(q) for k, q in quotas.items()}
-    for k in sorted(quotas, key=lambda k: (sizes[k] - quotas[k], k))[: want - sum(sizes.values())]:
-        sizes[k] += 1
-    chosen: list[int] = []
-    for key in sorted(strata):
-        members = strata[key]
-        chosen.extend(members[i] for i in rng.choice(len(members), size=sizes[key], replace=False))
-    return [ordered[i] for i in sorted(chosen)]
-
-
-def select_items(spec: GoldenSetSpec, path: Path) -> list[GoldenItem]:
-    """Read, filter and sample a golden set as a config describes it."""
-    items = read_golden_set(path, spec.format, max_item_chars=spec.max_item_chars)
-    if spec.filter:
-        items = filter_items(items, spec.filter)
-        if not items:
-            raise GoldenSetError(
-                "the filter keeps no items", file=str(path), field="golden_set.filter",
-                fix="check the filter's field names and values",
-            )
-    if spec.sample:
-        key = spec.sample.stratify_by
-        if key and not any(field_value(item, key) is not None for item in items):
-            raise GoldenSetError(
-                f"no item has {key}", file=str(path), field="golden_set.sample.stratify_by",
-                fix="use id, meta.<key> or labels.<policy> that the items have",
-            )
-        items = sample_items(items, spec.sample)
-    return items
-
-
-def selection_hash(items: Iterable[GoldenItem]) -> str:
-    """sha256 over the selected items' content, independent of file layout."""
-    digest = hashlib.sha256()
-    for item in sorted(items, key=lambda it: it.id):
-        digest.update(item.model_dump_json().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()

@@ -94,3 +94,9 @@ def lookup_price(model: str, override: Any = None) -> TokenPrice | None:
 def supports_response_schema(model: str) -> bool:
     found = model_info(model)
     return bool(found and found[1].get("supports_response_schema"))
+
+
+def supports_vision(model: str) -> bool:
+    """Whether litellm's model map says ``model`` accepts images."""
+    found = model_info(model)
+    return bool(found and found[1].get("supports_vision"))

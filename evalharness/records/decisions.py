@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal
 
 from pydantic import Field
@@ -57,6 +58,9 @@ class Decision(Record):
     """Calls made for this decision (more than one after retries; 0 when served from cache)."""
     truncated: bool = False
     """The item text was cut in the middle to fit the model's context window."""
+    text_only: bool = Field(default=False, exclude_if=operator.not_)
+    """The item has images this decider cannot see: it was judged on its text alone. (Left
+    out of the line when false, so decisions without images keep their bytes.)"""
     rater: str | None = None
     site: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator
@@ -63,9 +64,15 @@ class GoldenItem(Record):
     context: list[Turn] = Field(default_factory=list, exclude_if=operator.not_)
     """Earlier turns of the conversation the item (its ``text``) answers, oldest first; a
     prompt shows them with ``{context}``."""
+    images: list[str] = Field(default_factory=list, exclude_if=operator.not_)
+    """The item's images (a listing's photos): paths relative to the golden set file, or
+    ``data:`` URLs. Vision llm deciders are sent them; deciders that cannot see images judge
+    the item on its text alone, and their decisions say so (``text_only``)."""
 
     _line: int | None = PrivateAttr(default=None)
     """Line (or row) of the golden set file the item was read from, for error messages."""
+    _image_dir: Path | None = PrivateAttr(default=None)
+    """The folder relative image paths are read from (the golden set file's)."""
 
     @property
     def chars(self) -> int:
@@ -78,3 +85,9 @@ class GoldenItem(Record):
     def _one_turn(cls, value: Any) -> Any:
         """A plain text (e.g. a table's free-text ``context`` column) is one earlier turn."""
         return [{"role": "context", "text": value}] if isinstance(value, str) else value
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _one_image(cls, value: Any) -> Any:
+        """A table's ``images`` column may hold one path."""
+        return [value] if isinstance(value, str) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Literal
 
 from pydantic import Field
@@ -169,6 +170,8 @@ class MetricRow(Record):
     cost_per_correct_usd: float | None
     latency_p50_s: float | None
     latency_p95_s: float | None
+    text_only: int = Field(default=0, exclude_if=operator.not_)
+    """Decisions on items with images that this decider cannot see, judged on text alone."""
     score_quality: ScoreQuality | None = None
     """ROC AUC, average precision and calibration, for deciders whose decisions carry ``scores``."""
     accuracy_vs_best: Difference | None = None

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from .decisions import Decision
 
-__all__ = ["CODED_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "as_table",
+__all__ = ["CODED_FIELDS", "FLAG_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "as_table",
            "concat"]
 
 CODED_FIELDS = ("item_id", "policy", "decider", "decider_kind", "label", "gold", "outcome",
@@ -29,6 +29,8 @@ CODED_FIELDS = ("item_id", "policy", "decider", "decider_kind", "label", "gold",
 """The string fields kept as codes."""
 FLOAT_FIELDS = ("confidence", "cost_usd", "latency_s")
 """The number fields kept, nan where null."""
+FLAG_FIELDS = ("cached", "text_only")
+"""The true/false fields kept."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class DecisionTable:
     """:data:`CODED_FIELDS` by name."""
     numbers: dict[str, NDArray[np.float64]]
     """:data:`FLOAT_FIELDS` by name, nan where null."""
-    cached: NDArray[np.bool_]
+    flags: dict[str, NDArray[np.bool_]]
+    """:data:`FLAG_FIELDS` by name."""
     score_start: NDArray[np.int64]
     """Row ``i``'s score entries are ``score_start[i]:score_start[i + 1]``."""
     score_label: Coded
@@ -81,7 +84,12 @@ class DecisionTable:
     """The decisions themselves, when the table was built from objects in memory."""
 
     def __len__(self) -> int:
-        return len(self.cached)
+        return len(self.line)
+
+    @property
+    def cached(self) -> NDArray[np.bool_]:
+        """Rows served from the response cache."""
+        return self.flags["cached"]
 
     def __getitem__(self, name: str) -> Coded:
         return self.coded[name]
@@ -218,7 +226,8 @@ class DecisionTable:
         counts = self.score_start[idx + 1] - self.score_start[idx]
         return DecisionTable(
             coded={k: Coded(c.codes[idx], c.values) for k, c in self.coded.items()},
-            numbers={k: v[idx] for k, v in self.numbers.items()}, cached=self.cached[idx],
+            numbers={k: v[idx] for k, v in self.numbers.items()},
+            flags={k: v[idx] for k, v in self.flags.items()},
             score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             score_label=Coded(self.score_label.codes[entries], self.score_label.values),
             score_value=self.score_value[entries], meta=self.meta, line=self.line[idx],
@@ -239,7 +248,7 @@ class TableBuilder:
         self._vocab: dict[str, dict[str, int]] = {name: {} for name in CODED_FIELDS}
         self._codes: dict[str, list[int]] = {name: [] for name in CODED_FIELDS}
         self._numbers: dict[str, list[float]] = {name: [] for name in FLOAT_FIELDS}
-        self._cached: list[bool] = []
+        self._flags: dict[str, list[bool]] = {name: [] for name in FLAG_FIELDS}
         self._score_counts: list[int] = []
         self._score_labels: dict[str, int] = {}
         self._score_codes: list[int] = []
@@ -251,7 +260,7 @@ class TableBuilder:
         self._floats = [(name, self._numbers[name]) for name in FLOAT_FIELDS]
 
     def __len__(self) -> int:
-        return len(self._cached)
+        return len(self._lines)
 
     def add(self, decision: Decision, line: int | None = None) -> None:
         """Add one decision; ``line`` is the byte offset of its line (default: its position
@@ -266,7 +275,8 @@ class TableBuilder:
         for name, numbers in self._floats:
             value = values[name]
             numbers.append(np.nan if value is None else value)
-        self._cached.append(values["cached"])
+        for name, flags in self._flags.items():
+            flags.append(values[name])
         scores = values["scores"]
         if scores:
             self._score_counts.append(len(scores))
@@ -286,7 +296,7 @@ class TableBuilder:
             coded={name: Coded(np.array(self._codes[name], dtype=np.int32), tuple(self._vocab[name]))
                    for name in CODED_FIELDS},
             numbers={name: np.array(v, dtype=np.float64) for name, v in self._numbers.items()},
-            cached=np.array(self._cached, dtype=bool),
+            flags={name: np.array(v, dtype=bool) for name, v in self._flags.items()},
             score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             score_label=Coded(np.array(self._score_codes, dtype=np.int32), tuple(self._score_labels)),
             score_value=np.array(self._score_values, dtype=np.float64),
@@ -328,7 +338,7 @@ def concat(tables: Sequence[DecisionTable]) -> DecisionTable:
     table = DecisionTable(
         coded=coded,
         numbers={name: np.concatenate([t.numbers[name] for t in tables]) for name in FLOAT_FIELDS},
-        cached=np.concatenate([t.cached for t in tables]),
+        flags={name: np.concatenate([t.flags[name] for t in tables]) for name in FLAG_FIELDS},
         score_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         score_label=merged([t.score_label for t in tables]),
         score_value=np.concatenate([t.score_value for t in tables]),

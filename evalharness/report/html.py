@@ -30,6 +30,7 @@ from .views import (
     n_judgments,
     not_ok,
     policy_views,
+    text_only_notes,
 )
 
 TEXT_LIMIT = 400
@@ -166,6 +167,7 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
         csp=_csp(script),
         HUMAN_KINDS=HUMAN_KINDS,
         not_ok=not_ok,
+        text_only_notes=text_only_notes,
         golden_prevalence=golden_prevalence,
         n_judgments=n_judgments,
         assumed_seconds=assumed_seconds,

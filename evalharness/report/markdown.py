@@ -26,6 +26,7 @@ from .summary import ceiling_cell, outcomes_cell, run_summary_lines, vs_best_cel
 from .views import (
     PolicyView,
     policy_views,
+    text_only_notes,
 )
 
 
@@ -81,6 +82,7 @@ def _deciders(v: PolicyView) -> list[str]:
         "gold are left out of that comparison only. Paired bootstrap interval (same resampled "
         "items for both) and the exact McNemar test on the items only one of them got right, "
         "Holm-adjusted over the comparisons with the best.", "",
+        *(line for note in text_only_notes(v) for line in (f"**{md_escape(note)}**", "")),
     ]
 
 

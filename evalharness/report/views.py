@@ -67,6 +67,13 @@ def policy_views(
     return views
 
 
+def text_only_notes(v: PolicyView) -> list[str]:
+    """One line per decider that judged items with images on their text alone."""
+    return [f"{r.decider} cannot see images: {r.text_only} of its {r.n + r.n_no_gold} decisions "
+            "were on items with images, judged on their text alone." for r in v.overall
+            if r.text_only]
+
+
 def golden_prevalence(v: PolicyView) -> str:
     """Share of the policy's graded items whose gold is violating, on this golden set."""
     row = next((r for r in v.overall if r.n), None)

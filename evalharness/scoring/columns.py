@@ -75,6 +75,8 @@ class RowArrays:
     latency: NDArray[np.float64]
     """Seconds; nan when unknown."""
     meta: list[Mapping[str, Any]]
+    text_only: NDArray[np.bool_]
+    """Judged without the item's images, which the decider cannot see."""
 
     @classmethod
     def of(cls, decisions: Sequence[Decision], labels: Sequence[str], weights: ItemWeights,
@@ -104,7 +106,7 @@ class RowArrays:
             kind=str(table["decider_kind"][first]), labels=labels, item_ids=item_ids,
             rows=weights.rows(item_ids), gold=gold, pred=pred, p=p,
             cost=table.numbers["cost_usd"][idx], latency=table.numbers["latency_s"][idx],
-            meta=table.metas(idx),
+            meta=table.metas(idx), text_only=table.flags["text_only"][idx],
         )
 
     def __len__(self) -> int:
@@ -128,7 +130,7 @@ class RowArrays:
         return RowArrays(self.policy, self.decider, self.kind, self.labels,
                          [self.item_ids[i] for i in idx], self.rows[idx], self.gold[idx],
                          self.pred[idx], self.p[idx], self.cost[idx], self.latency[idx],
-                         [self.meta[i] for i in idx])
+                         [self.meta[i] for i in idx], self.text_only[idx])
 
     def slices(self, key: str, memo: SliceMemo | None = None) -> dict[str, NDArray[np.intp]]:
         """The decisions in each slice of ``key`` (:func:`~evalharness.records.slice_values`: an

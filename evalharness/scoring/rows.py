@@ -220,6 +220,7 @@ def metric_row_of(
         cost_per_correct_usd=cost / correct if correct else None,
         latency_p50_s=_latency(latencies, 50),
         latency_p95_s=_latency(latencies, 95),
+        text_only=int(a.text_only.sum()),
         score_quality=_score_quality(a, violating, weights, score_sums) if violating else None,
         production=production_rates(gold, pred, labels, production[0], production[1],
                                     sampling=production[2], strata=strata)

@@ -17,6 +17,8 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``
 - ``models``: ``/v1/models`` requests;
 - ``texts`` / ``items``: the last user message / the text inside its ``<item>`` tags, of every
   completion request in arrival order (repeats show as repeats);
+- ``images``: per completion request, in the same order, the sha256 (hex) of each image of its
+  last user message (``[]`` for none);
 - ``upstream``: the proxy target or null;
 - ``random_faults``: null, or what the seeded random mode (``fault_rate``) planned and injected:
   its settings, ``planned`` (one entry per faulted conversation: ``item``, ``kind``, ``times`` —
@@ -59,7 +61,7 @@ from .fault_responses import BODY_KINDS, Dropped, broken_body, drop, rate_limite
 from .fault_responses import error as _error
 from .fault_responses import json_response as _json
 from .faults import Fault, FaultTable, RandomFaults, TokenBucket, default_faults, parse_fault
-from .stub_model import RequestError, StubModel, item_text, last_user_text
+from .stub_model import RequestError, StubModel, image_digests, item_text, last_user_text
 
 _SHUTDOWN_TIMEOUT_S = 0.5  # aiohttp cancels handlers still running after this, on stop
 
@@ -78,6 +80,7 @@ class StubApp:
         confidence: float,
         model: str,
         fault_times: int,
+        vision: bool = True,
         faults: Mapping[str, Fault | str] | None,
         hang_s: float,
         retry_after_s: float,
@@ -97,7 +100,8 @@ class StubApp:
             table[marker] = fault if isinstance(fault, Fault) else parse_fault(f"{marker}={fault}")[1]
         self.model = StubModel(violating_words=violating_words, refusal_word=refusal_word,
                                offlabel_word=offlabel_word, confidence=confidence,
-                               json_schema_supported=json_schema_supported, model=model)
+                               json_schema_supported=json_schema_supported, model=model,
+                               vision=vision)
         self.faults = FaultTable(table, random_faults)
         self.echo_headers = echo_headers
         self.bucket = TokenBucket(rate_limit_rps, rate_limit_burst) if rate_limit_rps else None
@@ -121,6 +125,7 @@ class StubApp:
             self._log: list[dict[str, Any]] = []
             self._texts: list[str] = []
             self._items: list[str] = []
+            self._images: list[list[str]] = []
             self._completions = 0
             self._ok = 0
             self._models = 0
@@ -149,6 +154,7 @@ class StubApp:
                 "models": self._models,
                 "texts": list(self._texts),
                 "items": list(self._items),
+                "images": [list(found) for found in self._images],
                 "upstream": self.upstream,
             }
             if requests:
@@ -160,7 +166,8 @@ class StubApp:
         with self._lock:
             return [dict(entry) for entry in self._log]
 
-    def _arrive(self, path: str, text: str | None = None, item: str | None = None) -> dict[str, Any]:
+    def _arrive(self, path: str, text: str | None = None, item: str | None = None,
+                images: Sequence[str] = ()) -> dict[str, Any]:
         entry = {"t": time.time(), "path": path, "item": item, "text": text, "marker": None,
                  "fault": None, "status": None, "answer": None, "latency_s": None}
         with self._lock:
@@ -171,6 +178,7 @@ class StubApp:
                 self._completions += 1
                 self._texts.append(text or "")
                 self._items.append(item or "")
+                self._images.append(list(images))
         return entry
 
     def _fault(self, entry: dict[str, Any], kind: str, marker: str | None = None) -> None:
@@ -278,7 +286,11 @@ class StubApp:
             body = None
         messages = body.get("messages") if isinstance(body, dict) else None
         text = last_user_text(messages) if isinstance(messages, list) else ""
-        entry = self._arrive(request.path, text, item_text(text))
+        try:
+            images = image_digests(messages) if isinstance(messages, list) else []
+        except (RequestError, KeyError, TypeError, AttributeError):
+            images = []  # a bad image part: check() answers it with a 400
+        entry = self._arrive(request.path, text, item_text(text), images)
         try:
             response, answer = await self._complete(entry, body, raw, request)
         except Dropped as dropped:  # the connection was closed on purpose: no response

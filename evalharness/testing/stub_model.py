@@ -14,17 +14,26 @@ Replies follow OpenAI's shapes: a bare label, or ``{"label": ..., "confidence": 
 ``prompt_tokens_details.cached_tokens``; ``logprobs.content`` when asked. Two trigger words (exact,
 case-sensitive, in the item text) give a refusal (``message.refusal`` set, content null) or an
 off-label answer.
+
+Content may be a string or OpenAI content parts: ``text`` parts, and ``image_url`` parts whose
+``url`` must be a base64 ``data:`` URL of a PNG, JPEG, GIF or WebP image (anything else is a 400,
+as OpenAI answers an unreadable image); a model made with ``vision=False`` answers every image
+part with a 400, as text-only models do. What an image "shows" is the text written in its bytes
+(e.g. a PNG ``tEXt`` chunk): a violating word there makes the item violating, as a word in the
+text does.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import math
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +46,9 @@ _ITEM = re.compile(r"<item>\s*(.*?)\s*</item>", re.S | re.I)
 _ONE_OF = re.compile(r"one of:\s*([^\n]+)", re.I)
 _LABEL = re.compile(r"^[A-Za-z][\w-]*$")
 _TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")
+_DATA_URL = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,(.+)", re.S)
+_IMAGE_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+                "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
 
 
 class RequestError(Exception):
@@ -75,6 +87,59 @@ def item_text(user_text: str) -> str:
     return found.group(1) if found else user_text.strip()
 
 
+def image_digests(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """sha256 (hex) of each image of the last user message, in order (for the request log)."""
+    return _last_user_images(messages, lambda data: hashlib.sha256(data).hexdigest())
+
+
+def _last_user_images(messages: Sequence[dict[str, Any]], each: Callable[[bytes], str]) -> list[str]:
+    """``each`` of every image (decoded bytes) of the last user message, in order."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return [each(_decoded(part["image_url"]["url"]))
+                    for part in (content if isinstance(content, list) else [])
+                    if isinstance(part, dict) and part.get("type") == "image_url"]
+    return []
+
+
+def _decoded(url: str) -> bytes:
+    found = _DATA_URL.fullmatch(url)
+    if not found:
+        raise RequestError("Invalid image URL: expected a base64 data URL of a PNG, JPEG, GIF or "
+                           "WebP image", param="messages", code="invalid_image_url")
+    try:
+        data = base64.b64decode(found.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("Invalid image data: the base64 does not decode", param="messages",
+                           code="invalid_image_format") from None
+    if not data.startswith(_IMAGE_MAGIC[found.group(1)]):
+        raise RequestError(f"Invalid image data: not a {found.group(1)} image", param="messages",
+                           code="invalid_image_format")
+    return data
+
+
+def _check_content(content: Any, vision: bool) -> None:
+    """A message's content is a string or a list of text and (for a vision model) image parts."""
+    if isinstance(content, str) or content is None:
+        return
+    if not isinstance(content, list):
+        raise RequestError("content must be a string or a list of parts", param="messages")
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            continue
+        if kind != "image_url":
+            raise RequestError(f"content part of type {kind!r} is not 'text' or 'image_url'",
+                               param="messages")
+        if not vision:
+            raise RequestError("Invalid content type. image_url is only supported by certain "
+                               "models.", param="messages")
+        url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"),
+                                                                      dict) else None
+        _decoded(url if isinstance(url, str) else "")
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -104,6 +169,7 @@ class StubModel:
         confidence: float = 0.9,
         json_schema_supported: bool = True,
         model: str = "stub",
+        vision: bool = True,
     ) -> None:
         if not 0.0 < confidence < 1.0:
             raise ValueError("confidence must be in (0, 1)")
@@ -117,6 +183,7 @@ class StubModel:
         self.confidence = confidence
         self.json_schema_supported = json_schema_supported
         self.model = model
+        self.vision = vision
         self._serial = 0
         self._prefixes: set[str] = set()
         self._lock = threading.Lock()
@@ -157,6 +224,7 @@ class StubModel:
         text = last_user_text(messages)
         item = item_text(text)
         names, violating, benign = self.labels(messages)
+        shown = " ".join([item, *(_last_user_images(messages, lambda data: data.decode("latin-1")))])
 
         refusal: str | None = None
         if self.refusal_word and self.refusal_word in item:
@@ -168,7 +236,7 @@ class StubModel:
             if self.offlabel_word and self.offlabel_word in item:
                 answer, label = "offlabel", OFF_LABEL_TEXT
             else:
-                answer, label = "label", self.decide(item, violating, benign)
+                answer, label = "label", self.decide(shown, violating, benign)
             if json_mode:
                 prefix, suffix = '{"label": "', f'", "confidence": {self.confidence}}}'
             else:
@@ -241,6 +309,8 @@ class StubModel:
                                param="messages")
         if body.get("stream"):
             raise RequestError("streaming is not supported by the stub server", param="stream")
+        for message in messages:
+            _check_content(message.get("content"), self.vision)
         json_mode = False
         fmt = body.get("response_format")
         if fmt is not None:

@@ -88,6 +88,9 @@ class StubServer:
         ``python -m llama_cpp.server``), after rate limit, faults and latency; count requests.
     upstream_timeout_s
         Total timeout of one forwarded request.
+    vision
+        Whether the model takes image parts (checked: base64 data URLs of real images); without
+        it every image part is a 400, as a text-only model answers.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class StubServer:
         fault_max_times: int = 3,
         fault_always_share: float = 0.25,
         echo_headers: bool = False,
+        vision: bool = True,
     ) -> None:
         random_faults = None if fault_rate is None else RandomFaults(
             fault_rate, fault_seed, kinds=fault_kinds, max_times=fault_max_times,
@@ -129,7 +133,7 @@ class StubServer:
             fault_times=fault_times, faults=faults, hang_s=hang_s, retry_after_s=retry_after_s,
             rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst, upstream=upstream,
             upstream_timeout_s=upstream_timeout_s, api_key=api_key, require_model=require_model,
-            random_faults=random_faults, echo_headers=echo_headers,
+            random_faults=random_faults, echo_headers=echo_headers, vision=vision,
         )
         self.host = host
         self._port = port
