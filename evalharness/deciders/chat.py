@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
 MAX_LOGPROB_TOKENS = 64
+_NOT_SENT = ("api_base", "policy", "bundle", "model")
+"""Payload keys that are part of the cache key but not of the request body."""
 
 
 def provider_of(model: str) -> str:
@@ -267,17 +269,24 @@ class ChatLlm(ModelDecider):
         messages = policy.messages(request.item, variant=self.variant,
                                    answer_instruction=answer_format(policy, self.mode),
                                    example_reply=self._example_reply)
-        if self.sees_images and request.item.images:
-            messages[-1] = with_images(messages[-1], request.item)
+        return self._body(request.item, messages, response_format(policy, self.mode),
+                          policy=[policy.id, policy.version])
+
+    def _body(self, item: GoldenItem, messages: list[dict[str, Any]],
+              fmt: dict[str, Any] | None, **tag: Any) -> dict[str, Any]:
+        """The request: ``messages`` (the item's images added for a vision model), the sampling
+        options and answer format, and ``tag`` (what was asked, e.g. the policy and version:
+        part of the cache key, not sent)."""
+        if self.sees_images and item.images:
+            messages[-1] = with_images(messages[-1], item)
         body: dict[str, Any] = {
             "model": self.config.model,
             "api_base": self.config.api_base,
             "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self._max_tokens(),
-            "policy": [policy.id, policy.version],
+            **tag,
         }
-        fmt = response_format(policy, self.mode)
         if fmt is not None:
             body["response_format"] = fmt
         if self.want_logprobs:
@@ -289,7 +298,7 @@ class ChatLlm(ModelDecider):
         return body
 
     async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
-        params = {k: v for k, v in payload.items() if k not in ("api_base", "policy", "model")}
+        params = {k: v for k, v in payload.items() if k not in _NOT_SENT}
         start = time.perf_counter()
         if self.client_kind == "openai":
             response = await self._call_openai(params)

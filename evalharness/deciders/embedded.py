@@ -59,6 +59,13 @@ def answer_instruction(policy: Policy) -> str:
     return f"Answer with exactly one word, one of: {labels}."
 
 
+def normalised(logprobs: dict[str, float]) -> dict[str, float]:
+    """The labels' probabilities, normalised over the labels."""
+    values = np.array(list(logprobs.values()))
+    probs = np.exp(values - values.max())
+    return {name: float(p) for name, p in zip(logprobs, probs / probs.sum())}
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     top = logits.max()
     return logits - top - np.log(np.exp(logits - top).sum())
@@ -71,6 +78,8 @@ class EmbeddedLlm(ModelDecider):
     concurrency = 1
     timeout_s = 600.0
     computes_here = True
+    answer_reserve = _ANSWER_RESERVE
+    """Tokens of the context window kept free after the prompt for the answer."""
 
     def __init__(self, config: LlmDeciderConfig, run_config: RunConfig, variant: str = "default",
                  name: str | None = None) -> None:
@@ -190,7 +199,7 @@ class EmbeddedLlm(ModelDecider):
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> tuple[list[int], bool]:
         """Chat-template tokens of the prompt, cutting the item's middle if it is too long."""
-        budget = self.config.n_ctx - _ANSWER_RESERVE
+        budget = self.config.n_ctx - self.answer_reserve
         messages = [dict(m) for m in messages]
         truncated = False
         while True:
@@ -209,10 +218,11 @@ class EmbeddedLlm(ModelDecider):
             messages[-1]["content"] = text[:keep] + " [...] " + text[len(text) - keep:]
             truncated = True
 
-    def _score(self, payload: dict[str, Any]) -> dict[str, Any]:
-        start = time.perf_counter()
+    def evaluate_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], bool, int]:
+        """Evaluate the prompt of ``messages``, reusing the longest prefix it shares with the
+        last one: (its tokens, whether the item was cut to fit, tokens reused)."""
         llm = self._llm
-        tokens, truncated = self._prompt_tokens(payload["messages"])
+        tokens, truncated = self._prompt_tokens(messages)
         shared = 0
         previous = llm.input_ids[: llm.n_tokens]
         limit = min(len(previous), len(tokens) - 1)  # always evaluate at least one token
@@ -220,11 +230,29 @@ class EmbeddedLlm(ModelDecider):
             shared += 1
         llm.n_tokens = shared
         llm.eval(tokens[shared:])
+        return tokens, truncated, shared
+
+    def _score(self, payload: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        tokens, truncated, shared = self.evaluate_prompt(payload["messages"])
+        logprobs = self.label_logprobs(payload["labels"])
+        return {
+            "scores": normalised(logprobs),
+            "logprobs": logprobs,
+            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0, "cached_tokens": shared},
+            "truncated": truncated,
+            "latency_s": time.perf_counter() - start,
+        }
+
+    def label_logprobs(self, labels: Sequence[str], lead: str = "") -> dict[str, float]:
+        """Log-probability of each label (``lead`` before it, e.g. a space) as the next tokens
+        after everything evaluated so far, where the model is left afterwards."""
+        llm = self._llm
         prompt_len = llm.n_tokens
         first = _log_softmax(self._last_logits())
         logprobs = {}
-        for name in payload["labels"]:
-            label_tokens = llm.tokenize(name.encode(), add_bos=False, special=False)
+        for name in labels:
+            label_tokens = llm.tokenize(f"{lead}{name}".encode(), add_bos=False, special=False)
             total = float(first[label_tokens[0]])
             for j in range(1, len(label_tokens)):
                 llm.n_tokens = prompt_len + j - 1
@@ -232,16 +260,7 @@ class EmbeddedLlm(ModelDecider):
                 total += float(_log_softmax(self._last_logits())[label_tokens[j]])
             logprobs[name] = total
         llm.n_tokens = prompt_len
-        values = np.array(list(logprobs.values()))
-        probs = np.exp(values - values.max())
-        probs /= probs.sum()
-        return {
-            "scores": {name: float(p) for name, p in zip(logprobs, probs)},
-            "logprobs": logprobs,
-            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0, "cached_tokens": shared},
-            "truncated": truncated,
-            "latency_s": time.perf_counter() - start,
-        }
+        return logprobs
 
     def _last_logits(self) -> np.ndarray:
         import llama_cpp

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..records.errors import DeciderError
 from .llm_options import LlmDeciderConfig
 from .registry import decider
 
@@ -18,6 +19,8 @@ __all__ = ["LlmDeciderConfig"]
 
 @decider("llm", options=LlmDeciderConfig)
 def _make(config: LlmDeciderConfig, run_config: RunConfig) -> list[Decider]:
+    if config.bundle is not None:
+        return [_bundled(config, run_config)]
     if config.embedded:
         from .embedded import EmbeddedLlm as cls
     else:
@@ -25,3 +28,16 @@ def _make(config: LlmDeciderConfig, run_config: RunConfig) -> list[Decider]:
     names = run_config.decider_names(config)
     return [cls(config, run_config, variant=variant, name=name)
             for variant, name in zip(config.prompt_variants, names)]
+
+
+def _bundled(config: LlmDeciderConfig, run_config: RunConfig) -> Decider:
+    from .bundled import BundledChatLlm, BundledEmbeddedLlm
+
+    if config.bundle not in run_config.bundles:
+        known = sorted(run_config.bundles)
+        raise DeciderError(f"no bundle {config.bundle!r} in the config's bundles: {known}",
+                           field=f"deciders.{config.name}.bundle",
+                           fix="add it under bundles: (a name and its policies)"
+                               + (f", or use one of {known}" if known else ""))
+    cls = BundledEmbeddedLlm if config.embedded else BundledChatLlm
+    return cls(config, run_config)

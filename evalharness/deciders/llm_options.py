@@ -75,6 +75,10 @@ class LlmDeciderConfig(DeciderOptions):
     URLs; litellm translates them for other providers). Default: what litellm's model map says
     of the model; set it for a vision model it does not know (e.g. behind ``api_base``). A
     decider that cannot see images judges their items on text alone, and says so."""
+    bundle: str | None = None
+    """Ask every policy of this bundle (the config's ``bundles:``) in one structured-output call
+    per item instead of one call per policy. Each policy still gets its own decision row; the
+    call's cost and token usage are split evenly over the bundle's policies."""
     prompt_variants: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     """Policy prompt variants to run (``default`` is ``prompt:``; others come from a policy's
     ``variants:``). With more than one, each becomes a decider named ``<name>@<variant>``."""
@@ -95,6 +99,12 @@ class LlmDeciderConfig(DeciderOptions):
                                  "behind api_base")
         elif self.gguf:
             raise ValueError("gguf applies to model: embedded only")
+        if self.bundle is not None and self.prompt_variants != ["default"]:
+            raise ValueError("bundle: a bundle asks each policy's default prompt; drop "
+                             "prompt_variants or run the variants in an unbundled decider")
+        if self.bundle is not None and self.policies is not None:
+            raise ValueError("bundle: a bundled decider decides its bundle's policies; drop "
+                             "policies:")
         if len(set(self.prompt_variants)) != len(self.prompt_variants):
             raise ValueError("prompt_variants: each variant may be listed once")
         return self

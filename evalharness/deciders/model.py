@@ -24,7 +24,7 @@ from .redaction import Redactor
 
 __all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "Tries", "call_model",
            "call_with_retries", "connection_failure", "connection_reset", "json_body",
-           "openai_call_errors", "truncated_body"]
+           "openai_call_errors", "shared_decisions", "truncated_body"]
 
 
 FATAL_STATUS = frozenset({401, 403, 404})
@@ -164,6 +164,15 @@ class ModelDecider(Decider):
         """Requests to the same endpoint share one concurrency and rate limit."""
         return self.name
 
+    answers_per_call = 1
+    """Policies one call answers (a bundle's size)."""
+
+    def call_groups(self, requests: Sequence[DecisionRequest]) -> list[list[DecisionRequest]]:
+        """The requests one call answers together, in order: each alone, unless the decider
+        asks several policies at once (a bundle: an item's requests). Every request of a group
+        has the same :meth:`payload`; :meth:`parse` reads each one's decision from the answer."""
+        return [[request] for request in requests]
+
     @abstractmethod
     def payload(self, request: DecisionRequest) -> dict[str, Any]:
         """The request as JSON-able data; it is the cache key, so only output-affecting inputs."""
@@ -188,12 +197,16 @@ class ModelDecider(Decider):
         async def every() -> list[Decision]:
             limiter = AdaptiveLimiter(self.concurrency)
             redactor = Redactor.for_deciders([self])
+            groups = self.call_groups(requests)
             try:
                 outcomes = await asyncio.gather(*(
-                    call_model(self, r, self.payload(r), limiter, redactor) for r in requests))
+                    call_model(self, group[0], self.payload(group[0]), limiter, redactor)
+                    for group in groups))
             finally:
                 await self.aclose()
-            return [outcome.decision for outcome in outcomes]
+            return [decision for group, outcome in zip(groups, outcomes)
+                    for decision in (outcome.decision,
+                                     *shared_decisions(self, group, outcome, redactor))]
 
         yield from run_coroutine(every())
 
@@ -284,3 +297,26 @@ async def call_model(
     error = decider.decision(request, label=None, outcome="error", attempts=tries.n,
                              error=redactor(message))
     return CallOutcome(error, None, fatal, tries.n)
+
+
+def shared_decisions(decider: ModelDecider, group: Sequence[DecisionRequest], outcome: CallOutcome,
+                     redactor: Redactor) -> list[Decision]:
+    """The decisions of ``group[1:]``, answered by the call that made ``outcome`` for
+    ``group[0]``: each read from its response (no attempt of their own: the call was made once),
+    or the call's error."""
+    out = []
+    for request in group[1:]:
+        message = outcome.decision.error
+        if outcome.response is not None:
+            try:
+                decision = decider.parse(request, outcome.response, cached=False, attempts=0)
+            except Exception as exc:
+                message = redactor(f"could not read the response: {type(exc).__name__}: {exc}")
+            else:
+                if decision.raw:
+                    decision.raw = redactor(decision.raw)
+                out.append(decision)
+                continue
+        out.append(decider.decision(request, label=None, outcome="error", attempts=0,
+                                    error=message))
+    return out

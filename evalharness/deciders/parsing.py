@@ -119,6 +119,50 @@ def parse_reply(response: dict[str, Any], labels: list[str], mode: str) -> Parse
         stated, problem = None, None if label else "reply is not exactly one of the labels"
     else:
         label, stated, span, problem = parse_json(text, labels)
+    return _read(response, text, labels, label, stated, span, problem)
+
+
+def parse_bundle_reply(response: dict[str, Any], policy_id: str, labels: list[str],
+                       mode: str) -> Parsed:
+    """The answer for one policy in a bundled reply: the ``policy_id`` key of a JSON object
+    (``{"hate_speech": {"label": ..., "confidence": ...}, ...}``), or its ``policy_id: label``
+    line of a text reply. A policy missing or off its labels is ``invalid`` for that policy
+    only."""
+    text = response.get("text") or ""
+    if response.get("refusal") or response.get("finish_reason") == "content_filter":
+        return Parsed("refusal")
+    label = stated = span = None
+    if mode == "text":
+        line = re.search(rf"^[\s*`]*{re.escape(policy_id)}[\s*`]*:(.*)$", text, re.M | re.I)
+        if line is None:
+            problem: str | None = f"reply has no line for {policy_id}"
+        else:
+            label, inner = parse_text(line.group(1), labels)
+            span = (line.start(1) + inner[0], line.start(1) + inner[1]) if inner else None
+            problem = None if label else f"{policy_id}: not exactly one of the labels"
+    else:
+        body = _FENCE.match(text.strip())
+        try:
+            data = json.loads(body.group(1) if body else text)
+        except json.JSONDecodeError:
+            data, problem = None, "reply is not valid JSON"
+        if data is not None:
+            part = data.get(policy_id) if isinstance(data, dict) else None
+            if not isinstance(part, dict):
+                problem = f"reply has no object for {policy_id}"
+            else:
+                label, stated, _, problem = parse_json(json.dumps(part), labels)
+                found = re.search(rf'"{re.escape(policy_id)}"\s*:\s*\{{[^{{}}]*?"label"\s*:\s*"'
+                                  r'([^"]*)"', text)
+                span = (found.start(1), found.end(1)) if found else None
+                if problem:
+                    problem = f"{policy_id}: {problem.removeprefix('reply has no string ')}"
+    return _read(response, text, labels, label, stated, span, problem)
+
+
+def _read(response: dict[str, Any], text: str, labels: list[str], label: str | None,
+          stated: float | None, span: tuple[int, int] | None, problem: str | None) -> Parsed:
+    """The outcome, label and confidence of a reply once its label (or problem) is found."""
     if label is None:
         if _REFUSAL.match(text):
             return Parsed("refusal")

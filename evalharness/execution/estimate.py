@@ -79,16 +79,17 @@ def estimate_run(plan: WorkPlan, cache: ResponseCache | None, epoch: int = 0) ->
         if not isinstance(decider, ModelDecider):
             row.cost_usd, row.basis = _priced_without_calls(decider, unit.requests)
             continue
-        answer_tokens = 3 if getattr(decider, "mode", "json") == "text" else 15
+        answer_tokens = ((3 if getattr(decider, "mode", "json") == "text" else 15)
+                         * decider.answers_per_call)
         price = getattr(decider, "price", None)
         if price is None:
             rate = float(getattr(decider.config, "compute_cost_per_hour_usd", 0.0) or 0.0)  # type: ignore[attr-defined]
             row.basis = (f"compute at ${rate:g} an hour of run time (not known before the run)"
                          if rate else "compute (no compute_cost_per_hour_usd set: $0)")
-        for request in unit.requests:
-            payload = decider.payload(request)
+        for group in decider.call_groups(unit.requests):  # one call answers a group
+            payload = decider.payload(group[0])
             if cache is not None and cache.get(cache_key(payload, epoch)) is not None:
-                row.cached += 1
+                row.cached += len(group)
                 continue
             row.calls += 1
             if "messages" not in payload:  # a classifier behind HTTP: priced per decision

@@ -31,7 +31,7 @@ from typing import Any
 
 from .cache import ResponseCache, cache_key
 from ..deciders import Decider, DecisionRequest, ModelDecider
-from ..deciders.model import call_model
+from ..deciders.model import call_model, shared_decisions
 from ..deciders.ratelimit import AdaptiveLimiter
 from ..deciders.base import CombiningDecider, DecisionKey, run_coroutine
 from ..records.errors import DeciderError
@@ -320,13 +320,15 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     watch = _Watch(decider)
     stopped = False
 
-    async def one(request: DecisionRequest, payload: dict[str, Any], key: str) -> None:
+    async def one(group: list[DecisionRequest], payload: dict[str, Any], key: str) -> None:
         nonlocal stopped
-        outcome = await call_model(decider, request, payload, limiter, redactor)
+        outcome = await call_model(decider, group[0], payload, limiter, redactor)
         if outcome.response is not None and not decider.computes_here:
             called.set()  # an endpoint answered: from now on the run mostly waits
         stats.counts["calls"] += outcome.attempts
-        writer.write(outcome.decision, decider)  # on disk before the cache is touched
+        # on disk, in one write, before the cache is touched
+        writer.write_many([outcome.decision, *shared_decisions(decider, group, outcome, redactor)],
+                          decider)
         if outcome.response is not None and cache is not None:
             cache.put(key, str(payload.get("model")), outcome.response)
         try:
@@ -336,35 +338,38 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
             raise
 
     async def worker() -> None:
-        for request, payload, key in queue:
+        for group, payload, key in queue:
             if stopped:
                 return
-            await one(request, payload, key)
+            await one(group, payload, key)
 
-    for request, payload, key in queue:  # the first call alone: a bad key costs one call
-        await one(request, payload, key)
+    for group, payload, key in queue:  # the first call alone: a bad key costs one call
+        await one(group, payload, key)
         break
     await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(unit.requests)))))
 
 
 def _misses(requests: Sequence[DecisionRequest], decider: ModelDecider, writer: _Writer,
             cache: ResponseCache | None, epoch: int
-            ) -> Iterator[tuple[DecisionRequest, dict[str, Any], str]]:
-    """(request, payload, cache key) of each request the cache cannot answer, looked up
-    ``LOOKUP_CHUNK`` at a time; the decisions of the hits are written on the way. The workers
-    share it: each ``next`` runs to completion on the event loop's thread."""
-    for start in range(0, len(requests), LOOKUP_CHUNK):
-        asked = [(request, payload, cache_key(payload, epoch))
-                 for request in requests[start:start + LOOKUP_CHUNK]
-                 for payload in (decider.payload(request),)]
+            ) -> Iterator[tuple[list[DecisionRequest], dict[str, Any], str]]:
+    """(requests, payload, cache key) of each call (:meth:`~ModelDecider.call_groups`) the cache
+    cannot answer, looked up ``LOOKUP_CHUNK`` calls at a time; the decisions of the hits are
+    written on the way. The workers share it: each ``next`` runs to completion on the event
+    loop's thread."""
+    groups = decider.call_groups(requests)
+    for start in range(0, len(groups), LOOKUP_CHUNK):
+        asked = [(group, payload, cache_key(payload, epoch))
+                 for group in groups[start:start + LOOKUP_CHUNK]
+                 for payload in (decider.payload(group[0]),)]
         hits = cache.get_many([key for _, _, key in asked]) if cache is not None else {}
-        for request, payload, key in asked:
+        for group, payload, key in asked:
             hit = hits.get(key)
-            decision = _parse_cached(decider, request, hit) if hit is not None else None
-            if decision is not None:
-                writer.write(decision, decider)
+            decisions = [_parse_cached(decider, request, hit) for request in group] if hit else []
+            if decisions and all(decision is not None for decision in decisions):
+                for decision in decisions:
+                    writer.write(decision, decider)  # type: ignore[arg-type]
             else:
-                yield request, payload, key
+                yield group, payload, key
 
 
 def _parse_cached(decider: ModelDecider, request: DecisionRequest,

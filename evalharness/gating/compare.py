@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..records import HUMAN_KINDS, HUMAN_RATER, OUTCOMES_NOT_OK, Decision, Manifest, PolicyInfo
 from ..records.errors import RunDirError
@@ -240,6 +241,9 @@ def compare_decisions(
         if before and before.get("model") != d.get("model"):
             notes.append(f"decider {d.get('name')} runs a different model: "
                          f"{before.get('model')} -> {d.get('model')}")
+        if before and before.get("bundle") != d.get("bundle"):
+            notes.append(f"decider {d.get('name')} is asked differently: {_asked(before)} → "
+                         f"{_asked(d)} (the prompt it sees changed)")
     only_b = [p for p in policies_b if p not in policies_c]
     only_c = [p for p in policies_c if p not in policies_b]
     if only_b:
@@ -283,3 +287,9 @@ def _check_something_paired(policies: Sequence[PolicyComparison], overlap: ItemO
             f"runs ({sum(dc.n_gold_changed for dc in pairs)} paired decisions with changed "
             "gold): no quality to compare",
             fix="compare runs over the same golden set version")
+
+
+def _asked(described: dict[str, Any]) -> str:
+    """How a decider's manifest entry says it is asked: each policy alone, or in a bundle."""
+    bundle = described.get("bundle")
+    return f"bundle {bundle} (one call per item)" if bundle else "one call per policy"

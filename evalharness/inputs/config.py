@@ -149,6 +149,10 @@ class RunConfig(Strict):
     ensemble, human or a plugin's; each is graded against QA gold."""
     slice_by: list[str] = Field(default_factory=list)
     """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
+    bundles: dict[str, list[str]] = Field(default_factory=dict)
+    """Policy bundles: a name and the policies (at least two, of this config's) that an llm
+    decider with ``bundle: <name>`` asks in one structured-output call per item, e.g.
+    ``marketplace_core: [hate_speech, harassment_abuse, sexual, violence, self_harm, spam_scam]``."""
     output_dir: str | None = None
     """Where run folders go (default: ``results/`` in the current directory)."""
     cache: CacheSpec = Field(default_factory=CacheSpec)
@@ -203,6 +207,15 @@ class RunConfig(Strict):
         if self.sampling is not None and self.prevalence:
             raise ValueError("give either prevalence: (reweight the gold classes) or sampling: "
                              "(design weights of a stratified sample), not both")
+        for name, ids in self.bundles.items():
+            if not _NAME.match(name):
+                raise ValueError(f"bundles: {name!r}: use letters, digits, _ . and - only")
+            if len(ids) < 2 or len(set(ids)) != len(ids):
+                raise ValueError(f"bundles.{name}: list at least two different policies")
+            outside = [pid for pid in ids if pid not in self.policies]
+            if outside:
+                raise ValueError(f"bundles.{name}: {outside} not in this config's policies "
+                                 f"{self.policies}")
         if self.routing is not None and self.routing.prevalence:
             raise ValueError("routing.prevalence: state the prevalence once, at the top level "
                              "of the config (`prevalence:`), where the report uses it too")
@@ -274,6 +287,10 @@ class RunConfig(Strict):
         )
 
     def decider_policies(self, decider: BaseModel) -> list[str]:
+        """The policies a ``deciders:`` entry decides: its bundle's, its ``policies:``, or all."""
+        bundle = getattr(decider, "bundle", None)
+        if bundle in self.bundles:
+            return list(self.bundles[bundle])
         chosen = getattr(decider, "policies", None)
         return list(chosen) if chosen else list(self.policies)
 

@@ -26,11 +26,11 @@ from .format import fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_signed, fmt_u
 from .views import (
     PolicyView,
     assumed_seconds,
+    decider_notes,
     golden_prevalence,
     n_judgments,
     not_ok,
     policy_views,
-    text_only_notes,
 )
 
 TEXT_LIMIT = 400
@@ -167,7 +167,7 @@ def render_html(metrics: MetricsFile, manifest: Manifest,
         csp=_csp(script),
         HUMAN_KINDS=HUMAN_KINDS,
         not_ok=not_ok,
-        text_only_notes=text_only_notes,
+        decider_notes=decider_notes,
         golden_prevalence=golden_prevalence,
         n_judgments=n_judgments,
         assumed_seconds=assumed_seconds,

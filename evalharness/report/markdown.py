@@ -25,8 +25,8 @@ from .terminal import terminal_safe
 from .summary import ceiling_cell, outcomes_cell, run_summary_lines, vs_best_cell
 from .views import (
     PolicyView,
+    decider_notes,
     policy_views,
-    text_only_notes,
 )
 
 
@@ -57,7 +57,7 @@ def _best_by_label(rows: Sequence[MetricRow]) -> list[str]:
     return lines
 
 
-def _deciders(v: PolicyView) -> list[str]:
+def _deciders(v: PolicyView, manifest: Manifest) -> list[str]:
     header = ["decider", "kind", "n", "accuracy", "raters vs QA", "Δ vs best [95%]",
               "only this / only best right", "McNemar p", "κ", "ok share", "outcomes",
               "$/decision", "$/correct", "p50", "p95"]
@@ -82,7 +82,7 @@ def _deciders(v: PolicyView) -> list[str]:
         "gold are left out of that comparison only. Paired bootstrap interval (same resampled "
         "items for both) and the exact McNemar test on the items only one of them got right, "
         "Holm-adjusted over the comparisons with the best.", "",
-        *(line for note in text_only_notes(v) for line in (f"**{md_escape(note)}**", "")),
+        *(line for note in decider_notes(v, manifest) for line in (f"**{md_escape(note)}**", "")),
     ]
 
 
@@ -280,7 +280,7 @@ def _policy_section(v: PolicyView, manifest: Manifest) -> list[str]:
         ]
     if not v.overall:
         return lines
-    lines += _deciders(v)
+    lines += _deciders(v, manifest)
     lines += ["### Which decider is best on which label", "", *_best_by_label(v.overall), ""]
     header = ["decider", *(f"{md_escape(label)} {part}" for label in v.labels
                            for part in ("P", "R", "F1"))]

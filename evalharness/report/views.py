@@ -67,11 +67,20 @@ def policy_views(
     return views
 
 
-def text_only_notes(v: PolicyView) -> list[str]:
-    """One line per decider that judged items with images on their text alone."""
-    return [f"{r.decider} cannot see images: {r.text_only} of its {r.n + r.n_no_gold} decisions "
-            "were on items with images, judged on their text alone." for r in v.overall
-            if r.text_only]
+def decider_notes(v: PolicyView, manifest: Manifest) -> list[str]:
+    """What a reader must know of how the policy's deciders were asked: a bundle's shared call,
+    and items with images judged on their text alone."""
+    notes = []
+    for d in manifest.deciders:
+        if d.get("bundle") and v.policy in (d.get("bundle_policies") or []):
+            k = len(d["bundle_policies"])
+            notes.append(f"{d['name']} was asked this policy in bundle {d['bundle']}, with "
+                         f"{k - 1} other policies in one call per item; its cost per decision "
+                         f"is 1/{k} of that call.")
+    notes += [f"{r.decider} cannot see images: {r.text_only} of its {r.n + r.n_no_gold} "
+              "decisions were on items with images, judged on their text alone."
+              for r in v.overall if r.text_only]
+    return notes
 
 
 def golden_prevalence(v: PolicyView) -> str:

@@ -15,6 +15,9 @@ Replies follow OpenAI's shapes: a bare label, or ``{"label": ..., "confidence": 
 case-sensitive, in the item text) give a refusal (``message.refusal`` set, content null) or an
 off-label answer.
 
+A bundled request (its ``response_format`` schema has one object per policy, each with a label
+enum) gets one JSON object with every policy's label, each decided by the same rule.
+
 Content may be a string or OpenAI content parts: ``text`` parts, and ``image_url`` parts whose
 ``url`` must be a base64 ``data:`` URL of a PNG, JPEG, GIF or WebP image (anything else is a 400,
 as OpenAI answers an unreadable image); a model made with ``vision=False`` answers every image
@@ -140,6 +143,28 @@ def _check_content(content: Any, vision: bool) -> None:
         _decoded(url if isinstance(url, str) else "")
 
 
+def bundle_labels(fmt: Any) -> dict[str, list[str]] | None:
+    """The labels per policy of a bundled answer's schema (``{policy: {label: enum, ...}}``),
+    or None for a one-policy request."""
+    schema = ((fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+              if isinstance(fmt, dict) else None)
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or "label" in properties:
+        return None
+    found = {policy: part.get("properties", {}).get("label", {}).get("enum")
+             for policy, part in properties.items() if isinstance(part, dict)}
+    return found if found and all(isinstance(v, list) and v for v in found.values()) else None
+
+
+def _roles(names: list[str]) -> tuple[str, str]:
+    """(violating label, benign label) of a label set: the first usual benign name (else the
+    last label), and the first other name that is not a usual benign one."""
+    benign = next((n for n in names if n.lower() in BENIGN_NAMES), names[-1])
+    violating = next((n for n in names if n != benign and n.lower() not in BENIGN_NAMES),
+                     next(n for n in names if n != benign))
+    return violating, benign
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -206,10 +231,7 @@ class StubModel:
                 names = [p for p in parts if _LABEL.match(p)]
         if len(names) < 2:
             names = ["violating", "none"]
-        benign = next((n for n in names if n.lower() in BENIGN_NAMES), names[-1])
-        violating = next((n for n in names if n != benign and n.lower() not in BENIGN_NAMES),
-                         next(n for n in names if n != benign))
-        return names, violating, benign
+        return names, *_roles(names)
 
     def decide(self, item: str, violating: str, benign: str) -> str:
         if self._violating is not None and self._violating.search(item):
@@ -246,6 +268,12 @@ class StubModel:
             tokens = head + label_tokens + tokenize(suffix)
             label_at = len(head) if answer == "label" else -1
             content = prefix + label + suffix
+            bundle = bundle_labels(body.get("response_format"))
+            if bundle is not None and answer == "label":
+                content = json.dumps({policy: {"label": self.decide(shown, *_roles(labels)),
+                                               "confidence": self.confidence}
+                                      for policy, labels in bundle.items()})
+                tokens, label_at = tokenize(content), -1
 
         finish = "stop"
         if max_tokens is not None and len(tokens) > max_tokens:
