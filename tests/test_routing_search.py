@@ -57,6 +57,12 @@ TARGETS = {
                           {"key": "market", "value": "BR", "recall_target": 0.5}]},
     "three tiers": {"precision_target": 0.6, "recall_target": None,
                     "auto_clear_max_violating": 0.2, "max_automated_tiers": 3, "grid_points": 3},
+    "error costs": {"precision_target": 0.7, "recall_target": 0.6, "auto_clear_max_violating": 0.1,
+                    "cost_of_false_negative": 2.0, "cost_of_false_positive": 0.25},
+    "error costs at prevalence": {"precision_target": 0.6, "recall_target": 0.6,
+                                  "auto_clear_max_violating": 0.1,
+                                  "prevalence": {"hate_speech": 0.2},
+                                  "cost_of_false_negative": 0.5, "cost_of_false_positive": 0.05},
 }
 
 

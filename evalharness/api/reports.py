@@ -44,7 +44,10 @@ def report_run(run: RunDir, manifest: Manifest,
     metrics = build_metrics(manifest.run_id, decisions, labels, manifest.slice_by,
                             violating=violating,
                             decider_order=[str(d.get("name")) for d in manifest.deciders],
-                            prevalence=run_prevalence(manifest), sampling=run_sampling(manifest))
+                            prevalence=run_prevalence(manifest), sampling=run_sampling(manifest),
+                            severities={pid: (info.severity, info.actions)
+                                        for pid, info in manifest.policies.items()
+                                        if info.severity and info.actions})
     causes = root_causes(metrics, decisions, items, manifest)
     run.write_metrics(metrics)
     write_atomic(run.file("report.md"), render_markdown(metrics, manifest, causes))

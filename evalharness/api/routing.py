@@ -129,6 +129,21 @@ def _check_names(targets: RoutingTargets, manifest: Manifest, deciders: set[str]
             if lab not in manifest.policies[pid].labels:
                 bad(f"policies.{pid}.labels.{lab}", f"{pid} has no label {lab!r}",
                     f"use some of {manifest.policies[pid].labels}")
+    actions = {a for info in manifest.policies.values() for a in (info.actions or {}).values()}
+    for action in targets.actions:
+        if action not in actions:
+            bad(f"actions.{action}", f"no policy of this run has an enforcement action "
+                f"{action!r}", f"use some of {sorted(actions)} (a policy's severity.actions)"
+                if actions else "give the policy severity.actions, or drop actions:")
+    for pid, pt in targets.policies.items():
+        if pid not in manifest.policies:
+            continue  # named above
+        mine = set((manifest.policies[pid].actions or {}).values())
+        for action in pt.actions:
+            if action not in mine:
+                bad(f"policies.{pid}.actions.{action}", f"{pid} has no enforcement action "
+                    f"{action!r}", f"use some of {sorted(mine)}" if mine else
+                    f"give {pid} severity.actions, or drop this target")
     for lab in targets.labels:
         if lab not in labels:
             bad(f"labels.{lab}", f"no policy of this run has a label {lab!r}",
@@ -260,7 +275,8 @@ def recommend_tiers(
         _check_not_empty(data, targets, manifest, run, source, set(overrides))
         try:
             routing = route_policy(data, targets, slice_keys=manifest.slice_by,
-                                   prevalence=stated.get(pid), sampling=design)
+                                   prevalence=stated.get(pid), sampling=design,
+                                   actions=info.actions)
         except ValueError as exc:
             raise RunDirError(str(exc), file=str(run.path),
                               fix="check that every tier decided the policy's items") from None

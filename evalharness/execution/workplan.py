@@ -54,6 +54,9 @@ class WorkPlan:
                 variant_hashes={v: p.prompt_hash_for(v) for v in sorted(variants) if v in p.variants},
                 file_sha256=file_sha256(p.path) if p.path else None,
                 labels=p.label_names, violating=p.violating,
+                severity=p.severity.order if p.severity else None,
+                actions={label: p.severity.action_of(label) for label in p.severity.order}
+                if p.severity else None,
             )
             for pid, p in self.policies.items()
         }

@@ -99,6 +99,25 @@ class Prompt(Strict):
         return PLACEHOLDER.findall(self.user)
 
 
+class Severity(Strict):
+    """Ordered labels and the enforcement action each one calls for."""
+
+    order: list[str] = Field(min_length=2)
+    """Every label of the policy once, least severe first (e.g. ``[none, low, high]``)."""
+    actions: dict[str, str] = Field(default_factory=dict)
+    """The enforcement action of each label (e.g. ``{none: allow, low: limit, high: remove}``).
+    Actions are as severe as their labels: ordered as they first appear along ``order``, so each
+    action's labels come together. Default: each label is its own action."""
+
+    def action_of(self, label: str) -> str:
+        return self.actions.get(label, label)
+
+    @property
+    def action_order(self) -> list[str]:
+        """The actions, mildest first."""
+        return list(dict.fromkeys(self.action_of(label) for label in self.order))
+
+
 class Policy(Strict):
     """One moderation policy as a decider sees it."""
 
@@ -116,6 +135,9 @@ class Policy(Strict):
     variants: dict[str, Prompt] = Field(default_factory=dict)
     """Alternative prompts (e.g. ``terse``) that an llm decider can run with ``prompt_variants``."""
     examples: list[Example] = Field(default_factory=list)
+    severity: Severity | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Ordered severities and their enforcement actions, for ordinal metrics (weighted κ,
+    under- and over-enforcement by action) and per-action routing targets."""
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -137,6 +159,8 @@ class Policy(Strict):
                 if lacking:
                     raise ValueError(f"examples[{i}] has no {lacking[0]}, which the prompt shows "
                                      f"({{{lacking[0]}}}); give it one")
+        if self.severity is not None:
+            _check_severity(self.severity, names, self.violating)
         if "default" in self.variants:
             raise ValueError("variants: `default` is the name of prompt:; choose another name")
         return self
@@ -178,18 +202,7 @@ class Policy(Strict):
         the template's delimiters neutralised inside it (also spelt with invisible characters
         inside, as entities, fullwidth or escaped). The work plan has checked that every item
         has the parts its policy's prompt shows (:func:`missing_parts`)."""
-        template = self.prompt_for(variant).user
-        tags = set(_TAG.findall(template))
-
-        def neutral(text: str) -> str:
-            for tag in tags:
-                name = _GAP.join(re.escape(c) for c in tag)
-                text = re.sub(rf"{_OPEN}{_GAP}([/／]?){_GAP}{name}\b[^>＞]*?{_CLOSE}",
-                              lambda m, t=tag: f"[{'/' if m.group(1) else ''}{t}]", text,
-                              flags=re.I)
-            return text
-
-        return PLACEHOLDER.sub(lambda m: neutral(part_text(item, m.group(1))), template)
+        return render_template(self.prompt_for(variant).user, item)
 
     def messages(
         self, item: Shown | str, *, answer_instruction: str = "", variant: str = "default",
@@ -210,8 +223,42 @@ class Policy(Strict):
         return msgs
 
 
+def _check_severity(severity: Severity, labels: list[str], violating: list[str]) -> None:
+    if sorted(severity.order) != sorted(labels):
+        raise ValueError(f"severity.order must list every label once: {labels}")
+    unknown = sorted(set(severity.actions) - set(labels))
+    if unknown:
+        raise ValueError(f"severity.actions: {unknown} not in labels {labels}")
+    if severity.actions and set(severity.actions) != set(labels):
+        raise ValueError(f"severity.actions: give every label an action: {labels}")
+    rank = {action: i for i, action in enumerate(severity.action_order)}
+    ranks = [rank[severity.action_of(label)] for label in severity.order]
+    if ranks != sorted(ranks):
+        raise ValueError("severity.actions: a more severe label may not call for a milder "
+                         "action than a less severe one: list each action's labels together")
+    first_bad = next(i for i, label in enumerate(severity.order) if label in violating)
+    if any(label not in violating for label in severity.order[first_bad:]):
+        raise ValueError("severity.order: the violating labels must be the most severe ones, "
+                         "after every label that is not violating")
+
+
 Shown = GoldenItem | Example
 """What a prompt can show: an item of the golden set, or a few-shot example."""
+
+
+def render_template(template: str, item: Shown | str) -> str:
+    """``template`` (a ``prompt.user``) for ``item``: each part it shows, with the template's
+    delimiters neutralised inside it (see :meth:`Policy.render_user`)."""
+    tags = set(_TAG.findall(template))
+
+    def neutral(text: str) -> str:
+        for tag in tags:
+            name = _GAP.join(re.escape(c) for c in tag)
+            text = re.sub(rf"{_OPEN}{_GAP}([/／]?){_GAP}{name}\b[^>＞]*?{_CLOSE}",
+                          lambda m, t=tag: f"[{'/' if m.group(1) else ''}{t}]", text, flags=re.I)
+        return text
+
+    return PLACEHOLDER.sub(lambda m: neutral(part_text(item, m.group(1))), template)
 
 
 def part_text(item: Shown | str, part: str) -> str:

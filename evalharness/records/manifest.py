@@ -21,6 +21,10 @@ class PolicyInfo(Record):
     file_sha256: str | None = None
     labels: list[str]
     violating: list[str]
+    severity: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The labels least severe first, for a policy that orders them."""
+    actions: dict[str, str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The enforcement action of each label, for a policy that orders them."""
 
 
 class GoldenSetInfo(Record):

@@ -10,9 +10,9 @@ from pydantic import Field
 from .base import Record
 from .kinds import DeciderKind
 
-__all__ = ["Difference", "HumanAgreement", "Interval", "LabelAgreement", "MetricRow", "MetricsFile",
-           "ProductionRates", "RaterScore", "ReliabilityBin", "ScoreQuality", "SiteScore",
-           "SliceAgreement", "SliceKey"]
+__all__ = ["ActionEnforcement", "Difference", "HumanAgreement", "Interval", "LabelAgreement",
+           "MetricRow", "MetricsFile", "OrdinalMetrics", "ProductionRates", "RaterScore",
+           "ReliabilityBin", "ScoreQuality", "SiteScore", "SliceAgreement", "SliceKey"]
 
 
 class Interval(Record):
@@ -184,11 +184,46 @@ class MetricRow(Record):
     labels are exploratory."""
     production: ProductionRates | None = None
     """The rates at the stated production prevalence (null when none is stated)."""
+    ordinal: OrdinalMetrics | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Weighted κ and under-/over-enforcement by action, for a policy with ordered severities."""
 
     @property
     def all_errors(self) -> bool:
         """No decision of the row is ok (every one failed, was refused or could not be read)."""
         return self.n > 0 and self.outcomes.get("ok", 0) == 0
+
+
+class ActionEnforcement(Record):
+    """How decisions whose gold calls for one enforcement action were enforced."""
+
+    action: str
+    n: int
+    """Decisions with a label (outcome ``ok``) whose gold label calls for this action."""
+    under: Interval
+    """Share of them that called for a milder action (under-enforcement)."""
+    over: Interval
+    """Share that called for a harsher action (over-enforcement)."""
+
+
+class OrdinalMetrics(Record):
+    """What a policy with ordered severities adds to a row, over its decisions with a label."""
+
+    order: list[str]
+    """The labels, least severe first."""
+    actions: dict[str, str]
+    """Each label's enforcement action."""
+    n: int
+    """Graded decisions with a label (non-ok outcomes enforce nothing and are left out)."""
+    weighted_kappa_linear: float | None
+    """Cohen's κ with linear disagreement weights over the severity order (scikit-learn)."""
+    weighted_kappa_quadratic: float | None
+    """Cohen's κ with quadratic weights: a two-level miss costs four times a one-level one."""
+    under: Interval
+    """Share of decisions calling for a milder action than gold's."""
+    over: Interval
+    """Share calling for a harsher action than gold's."""
+    by_action: list[ActionEnforcement]
+    """Under- and over-enforcement by the action gold calls for, mildest first."""
 
 
 class RaterScore(Record):

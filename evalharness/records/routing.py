@@ -164,6 +164,10 @@ class PlanMetrics(Strict):
     """Mean over items of the summed cost of every tier that looked at the item (a point
     estimate)."""
     cost_per_day_usd: float | None
+    error_cost_per_item_usd: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Expected cost of the plan's errors per item (``cost_of_false_negative`` per missed
+    violating item, ``cost_of_false_positive`` per wrongly actioned one; a point estimate), when
+    error costs are set; the search ranks plans by it plus ``cost_per_decision_usd``."""
     human_hours_per_day: dict[str, float | None]
     """Handling hours per day per site (``total`` too); null when handling times are unknown."""
 
@@ -214,7 +218,8 @@ class FrontierPoint(Strict):
 
     name: str
     cost_per_decision_usd: float
-    """On calibration items."""
+    """On calibration items: the decisions' cost per item, plus the expected cost of errors when
+    ``cost_of_false_negative`` / ``cost_of_false_positive`` are set (what the search ranks by)."""
     violating_f1: float
     """On calibration items."""
     violating_precision: float | None

@@ -119,6 +119,13 @@ class PolicyTargets(Strict):
     """False-negative ceiling: most violating items allowed among auto-cleared items (a share)."""
     labels: dict[str, LabelTargets] = Field(default_factory=dict)
     """End-to-end targets per label of this policy (added to the top-level ``labels``)."""
+    actions: dict[str, LabelTargets] = Field(default_factory=dict)
+    """End-to-end targets per enforcement action of this policy's severities (added to the
+    top-level ``actions``)."""
+    cost_of_false_negative: float | None = Field(default=None, ge=0)
+    """Replaces the top-level cost of a missed violating item, for this policy."""
+    cost_of_false_positive: float | None = Field(default=None, ge=0)
+    """Replaces the top-level cost of a wrongly actioned item, for this policy."""
 
 
 class SliceTargets(Strict):
@@ -165,6 +172,17 @@ class RoutingTargets(Strict):
     """False-negative ceiling for auto-clearing: most violating items allowed among cleared items."""
     labels: dict[str, LabelTargets] = Field(default_factory=dict)
     """End-to-end precision/recall targets per label name, for every policy that has the label."""
+    actions: dict[str, LabelTargets] = Field(default_factory=dict)
+    """End-to-end targets per enforcement action (``severity.actions`` of a policy), e.g.
+    ``{ban: {precision: 0.98}, limit: {precision: 0.9}}``, for every policy with that action.
+    Each applies to every label calling for the action (a label's precision and recall at the
+    target guarantee the action's, pooled over its labels)."""
+    cost_of_false_negative: float = Field(default=0.0, ge=0)
+    """USD an uncaught violating item costs (harm, escalations); with
+    ``cost_of_false_positive``, the search ranks plans by decision cost plus expected error cost
+    per item."""
+    cost_of_false_positive: float = Field(default=0.0, ge=0)
+    """USD a wrongly actioned item costs (appeals, churn)."""
     policies: dict[str, PolicyTargets] = Field(default_factory=dict)
     """Per-policy overrides of the targets above, by policy id."""
     slices: list[SliceTargets] = Field(default_factory=list)

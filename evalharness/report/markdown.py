@@ -143,6 +143,35 @@ def _confusions(v: PolicyView) -> list[str]:
     return lines
 
 
+def _ordinal(v: PolicyView) -> list[str]:
+    """Weighted κ and under-/over-enforcement by action, for a policy with ordered severities."""
+    rows = [r for r in v.overall if r.ordinal is not None]
+    if not rows:
+        return []
+    first = rows[0].ordinal
+    assert first is not None
+    actions = [a.action for a in first.by_action]
+    header = ["decider", "n", "weighted κ linear / quadratic", "under-enforcement",
+              "over-enforcement", *(f"{md_escape(a)}: under / over" for a in actions)]
+    body = []
+    for r in rows:
+        o = r.ordinal
+        assert o is not None
+        body.append([md_escape(r.decider), str(o.n),
+                     f"{fmt_num(o.weighted_kappa_linear, 2)} / {fmt_num(o.weighted_kappa_quadratic, 2)}",
+                     fmt_interval(o.under), fmt_interval(o.over),
+                     *(f"{fmt_interval(a.under)} / {fmt_interval(a.over)} (n={a.n})"
+                       for a in o.by_action)])
+    order = " < ".join(f"{md_escape(label)} ({md_escape(first.actions[label])})"
+                       for label in first.order)
+    return ["### Severity and enforcement", "", f"Severities, least first (action): {order}.", "",
+            *table(header, body), "",
+            "Under-enforcement: the decided label calls for a milder action than gold's; "
+            "over-enforcement: a harsher one (per action: among decisions whose gold calls for "
+            "it). Over decisions with a label; failed outputs enforce nothing and are counted "
+            "among the outcomes. Wilson 95% intervals.", ""]
+
+
 def _slices(v: PolicyView) -> list[str]:
     lines: list[str] = []
     deciders = [r.decider for r in v.overall]
@@ -293,6 +322,7 @@ def _policy_section(v: PolicyView, manifest: Manifest) -> list[str]:
               *table(header, body), ""]
     lines += _scores(v)
     lines += _confusions(v)
+    lines += _ordinal(v)
     lines += humans_section(v, manifest)
     lines += _slices(v)
     lines += _root_causes(v)

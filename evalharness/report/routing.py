@@ -91,7 +91,7 @@ def _metric(m: PlanMetrics | None, name: str) -> str:
     if m is None:
         return "–"
     value = getattr(m, name)
-    if name == "cost_per_decision_usd" or name == "cost_per_day_usd":
+    if name in ("cost_per_decision_usd", "cost_per_day_usd", "error_cost_per_item_usd"):
         return _usd(value)
     if name == "human_hours_per_day":
         return _hours(value)
@@ -130,6 +130,8 @@ def _numbers(plan: Plan, violating: list[str]) -> list[list[str]]:
              (f"recall of {what} items", "violating_recall"), ("accuracy", "accuracy"),
              ("cost per item", "cost_per_decision_usd"), ("cost per day", "cost_per_day_usd"),
              ("human hours per day", "human_hours_per_day")]
+    if plan.expected.error_cost_per_item_usd is not None:
+        names.insert(4, ("expected cost of errors per item", "error_cost_per_item_usd"))
     return [[label, _metric(plan.expected, name), _metric(plan.production, name)]
             for label, name in names]
 
@@ -226,13 +228,17 @@ def _evidence(p: PolicyRouting, doc: RoutingPlan) -> list[str]:
                     _metric(m, "human_hours_per_day"), b.verdict.replace("_", " ")]
                    for b in p.baselines for m in [b.production or b.expected]])
     out += [f"#### Cost–quality frontier ({p.searched:,} plans tried on calibration items)", ""]
-    out += _section_table(["plan", "$/item (cal)", "F1 (cal)", "meets targets (cal)", "precision (val)",
-                   "recall (val)", "$/item (val)"],
+    errors = any(f.validation.error_cost_per_item_usd is not None for f in p.frontier)
+    out += _section_table(["plan", "$/item + errors (cal)" if errors else "$/item (cal)", "F1 (cal)",
+                           "meets targets (cal)", "precision (val)", "recall (val)",
+                           "$/item (val)", *(["errors $/item (val)"] if errors else [])],
                   [[md_escape(f.name), _usd(f.cost_per_decision_usd), f"{f.violating_f1:.3f}",
                     "yes" if f.meets_targets_on_calibration else "no",
                     fmt_interval(f.validation.violating_precision),
                     fmt_interval(f.validation.violating_recall),
-                    _usd(f.validation.cost_per_decision_usd)] for f in p.frontier])
+                    _usd(f.validation.cost_per_decision_usd),
+                    *([_usd(f.validation.error_cost_per_item_usd)] if errors else [])]
+                   for f in p.frontier])
     if p.slices:
         out += ["#### Slices (validation items)", ""]
         flags = [f for s in p.slices for f in s.flags]

@@ -243,6 +243,9 @@ def counted(cols: Columns, block: Block, goals: PolicyGoals, block_id: int,
     everything = cols.strata[0]
     n_v, n_o = everything.sizes
     c_v, c_o = block.cost[:, 0], block.cost[:, 1]
+    if goals.error_costs:  # scope 0 is every item: v violating called, o others called
+        c_v = c_v + goals.fn_cost * (n_v - block.counts[:, 0])
+        c_o = c_o + goals.fp_cost * block.counts[:, 1]
     if everything.prevalence is None:
         cost = (c_v + c_o) / (n_v + n_o) if n_v + n_o else np.full(rows, np.inf)
     elif not n_v or not n_o:

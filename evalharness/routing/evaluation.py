@@ -291,6 +291,7 @@ def plan_metrics(view: PolicyData, cascade: Cascade, sim: Simulation, goals: Pol
             undecided=int((mine & (sim.how == 3)).sum()) if last else 0,
         ))
     cost = strata.mean(sim.cost)
+    errors = strata.mean(error_costs(view, pred, goals)) if goals.error_costs else None
     weighted = strata.across(np.ones(view.n, dtype=bool), numerator=VIOLATING)
     return PlanMetrics(
         basis="sampling" if strata.design is not None else
@@ -307,8 +308,18 @@ def plan_metrics(view: PolicyData, cascade: Cascade, sim: Simulation, goals: Pol
         tiers=tiers, undecided=int((sim.how == 3).sum()),
         cost_per_decision_usd=cost,
         cost_per_day_usd=None if cost is None else cost * daily_volume,
+        error_cost_per_item_usd=errors,
         human_hours_per_day=_hours(sim, strata, daily_volume),
     )
+
+
+def error_costs(view: PolicyData, pred: NDArray[np.intp], goals: PolicyGoals) -> NDArray[np.float64]:
+    """Per item, what the plan's error on it costs: ``fn_cost`` for a violating item it does not
+    call violating, ``fp_cost`` for another item it calls violating, else 0."""
+    called = view.is_violating(pred)
+    violating = view.gold_violating
+    return np.where(violating & ~called, goals.fn_cost, np.where(~violating & called,
+                                                                 goals.fp_cost, 0.0))
 
 
 def _hours(sim: Simulation, strata: Strata, daily_volume: int) -> dict[str, float | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -41,6 +42,14 @@ class PolicyGoals:
     """Chance a claim chosen on calibration holds on validation if it performs there alike."""
     split_ratio: float = 1.0
     """Calibration items per validation item."""
+    fn_cost: float = 0.0
+    """USD per violating item the plan does not call violating."""
+    fp_cost: float = 0.0
+    """USD per other item the plan calls violating."""
+
+    @property
+    def error_costs(self) -> bool:
+        return bool(self.fn_cost or self.fp_cost)
 
     def selection_level(self, claims: int) -> float:
         """Level of the calibration bounds a threshold or plan with ``claims`` claims must pass to
@@ -89,6 +98,8 @@ class PolicyGoals:
             "labels": {k: v.model_dump(exclude_none=True) for k, v in self.labels.items()},
             "slices": [s.model_dump(exclude_none=True) for s in self.slices],
             "prevalence": self.prevalence.model_dump() if self.prevalence else None,
+            "cost_of_false_negative": self.fn_cost,
+            "cost_of_false_positive": self.fp_cost,
         }
 
 
@@ -116,10 +127,13 @@ def selection_confidence(confidence: float, power: float, ratio: float) -> float
 
 def resolve_goals(targets: RoutingTargets, policy: str,
                   prevalence: PolicyPrevalence | None = None,
-                  sampling: SamplingDesign | None = None) -> PolicyGoals:
+                  sampling: SamplingDesign | None = None,
+                  actions: Mapping[str, str] | None = None) -> PolicyGoals:
     """Top-level targets, with ``targets.policies[policy]`` keys that were given replacing them;
     ``prevalence`` (e.g. from the run config) unless the targets state one for the policy; the
-    run's ``sampling`` design when no prevalence is stated."""
+    run's ``sampling`` design when no prevalence is stated. ``actions`` (the policy's label ->
+    enforcement action) turns per-action targets into targets of each label calling for the
+    action, the stricter one where a label has its own."""
     values: dict[str, Any] = {
         "precision_target": targets.precision_target,
         "recall_target": targets.recall_target,
@@ -133,6 +147,14 @@ def resolve_goals(targets: RoutingTargets, policy: str,
             if value is not None:
                 values[key] = None if value == "off" else value
         labels.update(override.labels)
+    by_action = {**targets.actions, **(override.actions if override else {})}
+    for label, action in (actions or {}).items():
+        if action in by_action:
+            labels[label] = _stricter(labels.get(label), by_action[action])
+    fn_cost = (override.cost_of_false_negative if override and
+               override.cost_of_false_negative is not None else targets.cost_of_false_negative)
+    fp_cost = (override.cost_of_false_positive if override and
+               override.cost_of_false_positive is not None else targets.cost_of_false_positive)
     return PolicyGoals(
         precision=values["precision_target"],
         recall=values["recall_target"],
@@ -145,4 +167,16 @@ def resolve_goals(targets: RoutingTargets, policy: str,
         sampling=None if stated is not None else sampling,
         plans=targets.validation_plans,
         selection_power=targets.selection_power,
+        fn_cost=fn_cost,
+        fp_cost=fp_cost,
     )
+
+
+def _stricter(mine: LabelTargets | None, other: LabelTargets) -> LabelTargets:
+    """Each target the higher of the two (one left out: the other)."""
+    if mine is None:
+        return other
+    pick = {key: max(v for v in (getattr(mine, key), getattr(other, key)) if v is not None)
+            for key in ("precision", "recall")
+            if getattr(mine, key) is not None or getattr(other, key) is not None}
+    return LabelTargets(**pick)

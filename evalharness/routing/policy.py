@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -36,19 +36,21 @@ def route_policy(
     slice_keys: Sequence[str] = (),
     prevalence: PolicyPrevalence | None = None,
     sampling: SamplingDesign | None = None,
+    actions: Mapping[str, str] | None = None,
 ) -> PolicyRouting:
     """Search cascades for one policy and recommend the cheapest plan whose claims all hold.
 
     Thresholds and the short list of plans are chosen on the calibration split; claims are
     tested on the validation split, family-wise (:mod:`evalharness.routing.claims`).
     ``prevalence`` is the run config's, used unless ``targets`` state one for the policy;
-    ``sampling`` the run config's design, used when no prevalence is stated.
+    ``sampling`` the run config's design, used when no prevalence is stated; ``actions`` the
+    policy's label -> enforcement action, for per-action targets.
     """
     if not data.deciders:
         raise ValueError(f"no decider has decisions for policy {data.policy}")
     if data.n == 0:
         raise ValueError(f"no item of policy {data.policy} has a known QA gold ({data.left_out})")
-    goals = resolve_goals(targets, data.policy, prevalence, sampling)
+    goals = resolve_goals(targets, data.policy, prevalence, sampling, actions)
     mask = calibration_mask(data.item_ids, share=targets.calibration_share, seed=targets.seed)
     cal, val = Views(data.take(np.flatnonzero(mask))), Views(data.take(np.flatnonzero(~mask)))
     goals = replace(goals, split_ratio=max(cal.data.n, 1) / max(val.data.n, 1))

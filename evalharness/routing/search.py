@@ -16,7 +16,7 @@ from .candidates import Candidate, Candidates, counted, pareto_frontier, shortli
 from .cascades import Cascade, Step, simulate_lean
 from .claims import Claim
 from .data import PolicyData
-from .evaluation import Strata, target_claims, target_scopes
+from .evaluation import Strata, error_costs, target_claims, target_scopes
 from .goals import PolicyGoals
 from .tally import Block, Columns, Outcome, order_totals
 from .thresholds import Candidate as Threshold
@@ -252,7 +252,8 @@ def _simulations(views: Views, goals: PolicyGoals, max_tiers: int,
         claims = target_claims(view, sim, goals, masks.get(id(view)))
         everything = strata[id(view)]
         called = view.is_violating(sim.pred)
+        cost = sim.cost + error_costs(view, sim.pred, goals) if goals.error_costs else sim.cost
         yield cascade, (claims,
                         everything.across(called, numerator=0).value(everything.prevalence),
                         everything.within(called, everything.violating).value(),
-                        everything.mean(sim.cost))
+                        everything.mean(cost))

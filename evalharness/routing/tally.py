@@ -49,6 +49,7 @@ class Columns:
 
     def __init__(self, view: PolicyData, goals: PolicyGoals, scopes: Sequence[Scope]) -> None:
         self.view = view
+        self.goals = goals
         self.scopes = list(scopes)
         self.strata: list[Strata] = [s.strata(view, goals) for s in self.scopes]
         masks = [np.ones(view.n, dtype=bool) if s.mask is None else s.mask for s in self.scopes]
@@ -121,8 +122,11 @@ class Columns:
             claims += scope_claims(scope, precision, recall, strata.prevalence)
         everything = self.strata[0]
         precision, recall = rates[0]
+        n_v, _ = everything.sizes
+        errors_v = self.goals.fn_cost * (n_v - totals[0])  # scope 0 is every item
+        errors_o = self.goals.fp_cost * totals[1]
         return (claims, precision.value(everything.prevalence), recall.value(),
-                everything.mean_of_sums(totals[-2], totals[-1]))
+                everything.mean_of_sums(totals[-2] + errors_v, totals[-1] + errors_o))
 
 
 @dataclass

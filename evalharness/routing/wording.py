@@ -25,6 +25,8 @@ def money(x: float | None) -> str:
 def _cost(m: PlanMetrics, daily_volume: int) -> str:
     text = (f"{money(m.cost_per_decision_usd)} per item, {money(m.cost_per_day_usd)} per day at "
             f"{daily_volume:,} items a day")
+    if m.error_cost_per_item_usd is not None:
+        text += f", and {money(m.error_cost_per_item_usd)} per item of expected error costs"
     hours = {k: v for k, v in m.human_hours_per_day.items() if k != "total"}
     total = m.human_hours_per_day.get("total")
     if hours:

@@ -20,9 +20,13 @@ from ..stats.poisson import ItemWeights
 from .best import Cell, add_differences
 from .humans import human_agreement
 from .columns import RowArrays, SliceMemo
+from .ordinal import ordinal_metrics
 from .rows import Production, metric_row_of
 
-__all__ = ["build_metrics"]
+__all__ = ["Severities", "build_metrics"]
+
+Severities = tuple[Sequence[str], Mapping[str, str]]
+"""A policy's labels least severe first, and each label's enforcement action."""
 
 
 def build_metrics(
@@ -35,6 +39,7 @@ def build_metrics(
     decider_order: Sequence[str] = (),
     prevalence: Mapping[str, PolicyPrevalence] | None = None,
     sampling: SamplingDesign | None = None,
+    severities: Mapping[str, Severities] | None = None,
 ) -> MetricsFile:
     """Every metric row and human-agreement block of a run.
 
@@ -45,12 +50,18 @@ def build_metrics(
     ``violating`` maps policy ids to their violating labels; with it, deciders whose decisions
     carry ``scores`` get ROC AUC, average precision and calibration. ``prevalence`` (per policy,
     the stated production prevalence) or ``sampling`` (the golden set's stratified design) adds
-    each row's production rates. Undefined values (e.g. kappa
+    each row's production rates. ``severities`` (per policy, its labels least severe first and
+    each label's action) adds each row's ordinal metrics. Undefined values (e.g. kappa
     when only one class occurs) are stored as null.
     """
     table = as_table(decisions)
-    return _build_metrics(run_id, table, policy_labels, slice_by, violating or {},
-                          decider_order, prevalence or {}, sampling)
+    metrics = _build_metrics(run_id, table, policy_labels, slice_by, violating or {},
+                             decider_order, prevalence or {}, sampling)
+    for row in metrics.results:
+        if row.policy in (severities or {}):
+            order, actions = severities[row.policy]  # type: ignore[index]
+            row.ordinal = ordinal_metrics(row.confusion, row.labels, order, actions)
+    return metrics
 
 
 def _production(violating: Sequence[str], stated: PolicyPrevalence | None,
