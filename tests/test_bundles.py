@@ -223,3 +223,27 @@ def test_the_report_says_which_policies_shared_a_call(tmp_path, write_config):
     assert report.count("gpt was asked this policy in bundle core, with 2 other policies in one "
                         "call per item; its cost per decision is 1/3 of that call.") == 3
     assert "asked this policy in bundle core" in (result.run_dir / "report.html").read_text()
+
+
+def test_a_bundle_may_show_the_item_its_own_way_and_items_must_have_what_it_shows(
+        tmp_path, write_config, cli_run):
+    config = _config(tmp_path, "", bundle="core")
+    config["bundles"] = {"core": {"policies": POLICIES, "user": "Shop {meta.shop}:\n<item>\n"
+                                                               "{fields.title}\n</item>\n"}}
+    result = cli_run("validate", write_config(config))
+    assert result.exit_code == 2, result.stdout
+    assert "has no fields.title, which bundle core's user shows ({fields.title})" in result.stderr
+    golden = Path(config["golden_set"]["path"])
+    rows = [json.loads(line) for line in golden.read_text().splitlines()]
+    golden.write_text("".join(json.dumps({**r, "fields": {"title": r["text"].upper()},
+                                          "meta": {"shop": "s1"}}) + "\n" for r in rows))
+    with StubServer() as server:
+        config["deciders"][0]["api_base"] = server.url
+        run = run_eval(write_config(config), out_dir=tmp_path / "runs", live_progress=False)
+        shown = server.stats()["texts"]
+    assert run.manifest.counts["ok"] == 17
+    assert sorted(shown)[0].startswith("Shop s1:\n<item>\nGREAT SERVICE, THANKS\n</item>")
+    bad = _config(tmp_path, "", bundle="core")
+    bad["bundles"] = {"core": {"policies": POLICIES, "user": "{title}"}}
+    refused = cli_run("validate", write_config(bad))
+    assert refused.exit_code == 2 and "{title}, which is no part of an item" in refused.stderr

@@ -13,6 +13,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "..report.terminal": ("terminal_safe",),
     ".comparison": ("compare_runs",),
     ".history": ("check_history", "run_history"),
+    ".monitor": ("import_bpo_qa", "monitor_plan"),
     ".reports": ("report_run", "write_report"),
     ".routing": ("ROUTING_YAML", "load_targets", "recommend_tiers", "routing_summary_lines"),
     ".schema": ("config_json_schema", "config_reference_markdown"),

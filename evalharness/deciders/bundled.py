@@ -33,11 +33,13 @@ class _Bundled(ModelDecider):
 
     config: LlmDeciderConfig
     bundle: Bundle
+    bundle_user: str | None = None
+    """The bundle's own item message (``bundles.<name>.user``), set by the factory."""
 
     def _check_bundle(self, policies: Sequence[Policy]) -> None:
         name = self.config.bundle
         assert name is not None, "only made for a decider with bundle:"
-        self.bundle = Bundle(name, tuple(policies))  # the plan gives them in bundle order
+        self.bundle = Bundle(name, tuple(policies), self.bundle_user)  # in bundle order
         other = self.bundle.mismatched_user()
         if other is not None:
             raise DeciderError(

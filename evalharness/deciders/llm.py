@@ -40,4 +40,6 @@ def _bundled(config: LlmDeciderConfig, run_config: RunConfig) -> Decider:
                            fix="add it under bundles: (a name and its policies)"
                                + (f", or use one of {known}" if known else ""))
     cls = BundledEmbeddedLlm if config.embedded else BundledChatLlm
-    return cls(config, run_config)
+    made = cls(config, run_config)
+    made.bundle_user = run_config.bundles[config.bundle].user
+    return made

@@ -210,6 +210,12 @@ def _prompts_shown(plan: WorkPlan) -> dict[str, list[tuple[str, Prompt]]]:
     renders one (the llm deciders)."""
     shown: dict[str, list[tuple[str, Prompt]]] = {}
     for decider in plan.deciders:
+        bundle = getattr(getattr(decider, "config", None), "bundle", None)
+        if bundle is not None and plan.config.bundles[bundle].user is not None:
+            prompt = Prompt(system="", user=plan.config.bundles[bundle].user)
+            for policy in plan.decider_policies(decider):
+                shown.setdefault(policy.id, []).append((f"bundle {bundle}'s user", prompt))
+            continue
         variant = getattr(decider, "variant", None)
         for policy in plan.decider_policies(decider) if variant is not None else ():
             if variant != "default" and variant not in policy.variants:

@@ -135,6 +135,8 @@ def render_index(rows: list[tuple[SetInfo, ImportSummary]]) -> str:
         "| set | items | policies covered | raters | license |",
         "|---|---|---|---|---|",
         "| [`prompt_injection`](prompt_injection/CARD.md) | 38 | `hate_speech` | no | MIT |",
+        "| [`marketplace_listings`](marketplace_listings/CARD.md) | 32 | `hate_speech`, "
+        "`harassment_abuse`, `sexual`, `violence`, `self_harm`, `spam_scam` | no | MIT |",
     ]
     lines += [
         "",

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from ..records import GoldenItem
-from .policies import Policy
+from .policies import Policy, render_template
 
 __all__ = ["BUNDLE_PREAMBLE", "Bundle", "answer_schema", "json_answer", "text_answer"]
 
@@ -31,6 +31,8 @@ class Bundle:
 
     name: str
     policies: tuple[Policy, ...]
+    user: str | None = None
+    """The item message's template; default: the ``prompt.user`` the policies share."""
 
     @property
     def ids(self) -> list[str]:
@@ -42,7 +44,9 @@ class Bundle:
 
     def mismatched_user(self) -> Policy | None:
         """The first policy whose ``prompt.user`` differs from the first policy's (the item is
-        shown once, so they must agree), or None."""
+        shown once, so they must agree), or None; None too when the bundle has its own."""
+        if self.user is not None:
+            return None
         first = self.policies[0].prompt.user
         return next((p for p in self.policies[1:] if p.prompt.user != first), None)
 
@@ -58,14 +62,15 @@ class Bundle:
     @cached_property
     def prompt_hash(self) -> str:
         """sha256 of what changes the bundled call: its name, order and each policy's prompt."""
-        blob = json.dumps([self.name, [[p.id, p.prompt_hash] for p in self.policies]])
+        blob = json.dumps([self.name, [[p.id, p.prompt_hash] for p in self.policies], self.user])
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def messages(self, item: GoldenItem, answer_instruction: str) -> list[dict[str, Any]]:
         """System (the policies and the answer format), then the item as the policies show it
         (few-shot examples are not shown: each is one policy's)."""
         return [{"role": "system", "content": f"{self.system}\n\n{answer_instruction}"},
-                {"role": "user", "content": self.policies[0].render_user(item)}]
+                {"role": "user", "content": render_template(
+                    self.user or self.policies[0].prompt.user, item)}]
 
     def shares(self, total: int) -> list[int]:
         """``total`` (tokens) split over the policies, the remainder to the first ones, so the

@@ -30,6 +30,7 @@ from pydantic import (
 from ..records.base import Strict
 from ..records.errors import ConfigError, EvalHarnessError, Problem
 from ..records.targets import Prevalences, RoutingTargets, SamplingDesign
+from .policies import Prompt
 from .yamlfile import YamlDocument, load_yaml, parse_model, validation_problems
 
 Scalar = Union[str, int, float, bool]
@@ -131,6 +132,29 @@ class CacheSpec(Strict):
     model behind the same name)."""
 
 
+class BundleSpec(Strict):
+    """Policies asked in one call per item (``bundles:``)."""
+
+    policies: list[str]
+    user: str | None = None
+    """The item message of the bundle's call, with the placeholders of ``prompt.user``
+    (``{text}``, ``{fields.<name>}``, ``{meta.<key>}``, ``{context}``), e.g. to show a listing's
+    fields; default: the ``prompt.user`` the bundle's policies share."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        """A plain list is the policies."""
+        return {"policies": value} if isinstance(value, list) else value
+
+    @field_validator("user")
+    @classmethod
+    def _template(cls, user: str | None) -> str | None:
+        if user is not None:
+            Prompt(system="", user=user)  # the placeholder rules of prompt.user
+        return user
+
+
 class RunConfig(Strict):
     """An eval: golden set x policies x deciders."""
 
@@ -149,10 +173,11 @@ class RunConfig(Strict):
     ensemble, human or a plugin's; each is graded against QA gold."""
     slice_by: list[str] = Field(default_factory=list)
     """Item ``meta`` keys to break every metric down by (list values count in each slice)."""
-    bundles: dict[str, list[str]] = Field(default_factory=dict)
+    bundles: dict[str, BundleSpec] = Field(default_factory=dict)
     """Policy bundles: a name and the policies (at least two, of this config's) that an llm
     decider with ``bundle: <name>`` asks in one structured-output call per item, e.g.
-    ``marketplace_core: [hate_speech, harassment_abuse, sexual, violence, self_harm, spam_scam]``."""
+    ``marketplace_core: [hate_speech, harassment_abuse, sexual, violence, self_harm, spam_scam]``,
+    or ``{policies: [...], user: <item message>}``."""
     output_dir: str | None = None
     """Where run folders go (default: ``results/`` in the current directory)."""
     cache: CacheSpec = Field(default_factory=CacheSpec)
@@ -207,7 +232,8 @@ class RunConfig(Strict):
         if self.sampling is not None and self.prevalence:
             raise ValueError("give either prevalence: (reweight the gold classes) or sampling: "
                              "(design weights of a stratified sample), not both")
-        for name, ids in self.bundles.items():
+        for name, spec in self.bundles.items():
+            ids = spec.policies
             if not _NAME.match(name):
                 raise ValueError(f"bundles: {name!r}: use letters, digits, _ . and - only")
             if len(ids) < 2 or len(set(ids)) != len(ids):
@@ -290,7 +316,7 @@ class RunConfig(Strict):
         """The policies a ``deciders:`` entry decides: its bundle's, its ``policies:``, or all."""
         bundle = getattr(decider, "bundle", None)
         if bundle in self.bundles:
-            return list(self.bundles[bundle])
+            return list(self.bundles[bundle].policies)
         chosen = getattr(decider, "policies", None)
         return list(chosen) if chosen else list(self.policies)
 

@@ -107,6 +107,10 @@ class RunDirError(EvalHarnessError):
     """A run directory is missing, incomplete or from an incompatible version."""
 
 
+class QaFileError(EvalHarnessError):
+    """A production QA file (for ``monitor``, or a BPO export to import) is invalid."""
+
+
 class GateFailure(EvalHarnessError):
     """A regression gate failed; each problem is one failed check."""
 

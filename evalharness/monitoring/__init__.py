@@ -1,0 +1,1 @@
+"""Refinement cycles: a signed routing plan checked against production QA samples."""
