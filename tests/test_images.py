@@ -145,6 +145,7 @@ def test_a_changed_image_is_asked_again_and_changes_the_selection_hash(tmp_path,
     ("https://cdn.example.com/a.png", "is a web address; runs are offline"),
     ("notes.png", "is no PNG, JPEG, GIF or WebP image"),
     ("data:image/png;base64,???", "base64 does not decode"),
+    ("x" * 300 + ".png", "cannot be read"),
     ("data:image/jpeg;base64," + base64.b64encode(PHOTO_PLAIN).decode(),
      "says image/jpeg but holds image/png"),
 ])

@@ -94,8 +94,8 @@ def test_the_plan_monitored_is_a_signed_two_tier_plan(signed):
 @pytest.mark.slow
 def test_weekly_looks_raise_no_more_false_revokes_than_alpha(signed, tmp_path):
     """At the boundary (true auto-action precision exactly at its target) over 26 weekly looks,
-    the sequence revokes in at most alpha of 200 seeds; a 95% Wilson interval checked every week
-    revokes far more often."""
+    monitor revokes in at most alpha of 200 seeds (and of 100 whose rate moves, never below the
+    target); a 95% Wilson interval checked every week revokes far more often."""
     target = _precision_claim(monitor_plan(signed, _stream(tmp_path / "probe.csv", 1, 5, 0,
                                                            precision=0.9), out_dir=tmp_path)).required
     revoked = naive = 0
@@ -109,6 +109,12 @@ def test_weekly_looks_raise_no_more_false_revokes_than_alpha(signed, tmp_path):
                      for w in claim.weeks if w.n)
     assert revoked / seeds <= ALPHA
     assert naive / seeds > 2 * ALPHA  # why weekly fixed-sample checks are not used
+    # a rate that moves but never drops below the target is not revoked either
+    moving = sum(
+        _precision_claim(monitor_plan(signed, _stream(
+            tmp_path / "qa.csv", 26, 40, seed, precision=lambda w: target if w % 3 else 0.97),
+            alpha=ALPHA, out_dir=tmp_path / "out")).verdict == "revoke" for seed in range(100))
+    assert moving / 100 <= ALPHA
 
 
 def test_a_drifting_tier_is_revoked_and_the_command_exits_1(signed, tmp_path, cli_run):
@@ -136,7 +142,7 @@ def test_a_good_tier_holds_and_a_thin_sample_is_too_early(signed, tmp_path):
     claim = _precision_claim(thin)
     assert claim.verdict == "too_early" and claim.items_needed and claim.items_needed > 4
     assert "QA items in all would decide it" in claim.message
-    low, high = confidence_sequence(claim.weeks[-1].k, claim.weeks[-1].n, thin.claim_alpha)
+    low, high = confidence_sequence(claim.weeks[-1].k, claim.weeks[-1].n, thin.claim_alpha / 2)
     assert (claim.weeks[-1].low, claim.weeks[-1].high) == (low, high)
 
 
@@ -152,6 +158,7 @@ def test_the_sequence_is_wider_than_the_fixed_sample_interval_it_replaces():
     (["x", "clf", "hateful", "hate", "2026-11-02"], "'hateful' is not a label of hate_speech"),
     (["x", "clf", "hate", "hate", "last tuesday"], "'last tuesday' is not a date"),
     (["x", "", "hate", "hate", "2026-11-02"], "empty tier"),
+    (["ok", "clf", "hate", "none", "2026-11-03"], "item 'ok' is QA'd twice (first on line 2)"),
 ])
 def test_a_bad_qa_row_is_one_clean_error(signed, tmp_path, cli_run, row, needle):
     qa = tmp_path / "qa.csv"
@@ -208,3 +215,50 @@ def test_a_bpo_export_becomes_annotations_with_real_handling_times(tmp_path, cli
                     "--out", tmp_path / "x.jsonl")
     assert again.exit_code == 2 and "twice.csv:14" in again.stderr
     assert "judged item 'i0' on hate_speech twice" in again.stderr
+
+
+def test_unreadable_plans_and_empty_parquet_cells_are_clean_errors(signed, tmp_path, cli_run):
+    import pandas as pd
+
+    latin = tmp_path / "routing.yaml"
+    latin.write_bytes(b"run_id: caf\xe9\n")
+    qa = tmp_path / "qa.csv"
+    qa.write_text("item_id,tier,decided,qa,date\nx,clf,hate,hate,2026-11-02\n")
+    result = cli_run("monitor", latin, qa)
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr
+    frame = pd.DataFrame({"item_id": ["a", "b"], "tier": ["clf", "clf"], "decided": ["hate"] * 2,
+                          "qa": ["hate", None],
+                          "date": pd.to_datetime(["2026-11-02", "2026-11-03"])})
+    frame.to_parquet(tmp_path / "qa.parquet")
+    result = cli_run("monitor", signed, tmp_path / "qa.parquet", "--out", tmp_path)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "qa.parquet:2" in result.stderr and "empty qa" in result.stderr
+
+
+def test_import_qa_checks_the_policy_labels_and_keeps_photos_reachable(tmp_path, cli_run):
+    source = REPO / "golden_sets" / "marketplace_listings" / "items.jsonl"
+    export = tmp_path / "export.csv"
+    export.write_text("rater_id,site,item_id,label,handling_seconds,timestamp\n"
+                      "m1,manila,marketplace:1,none,30,2026-11-02T10:00:00+08:00\n")
+    wrong_policy = cli_run("import-qa", export, "--golden-set", source, "--policy", "hate_speeech",
+                           "--out", tmp_path / "a.jsonl")
+    assert wrong_policy.exit_code == 2 and "no item of items.jsonl has a gold label for policy " \
+        "'hate_speeech'" in wrong_policy.stderr
+    out = tmp_path / "elsewhere" / "with_bpo.jsonl"
+    out.parent.mkdir()
+    done = cli_run("import-qa", export, "--golden-set", source, "--policy", "hate_speech",
+                   "--out", out)
+    assert done.exit_code == 0, done.stderr
+    from evalharness.inputs.goldens import read_golden_set
+
+    moved = read_golden_set(out)  # its photos are checked again from the new folder
+    assert sum(bool(it.images) for it in moved) == 4
+    export.write_text("rater_id,site,item_id,label,handling_seconds,timestamp\n"
+                      "m1,manila,marketplace:1,hateful,30,2026-11-02T10:00:00\n")
+    bad_label = cli_run("import-qa", export, "--golden-set", source, "--policy", "hate_speech",
+                        "--out", tmp_path / "b.jsonl")
+    assert bad_label.exit_code == 2 and "export.csv:2" in bad_label.stderr
+    assert "'hateful' is not a label of hate_speech" in bad_label.stderr
+    same = cli_run("import-qa", export, "--golden-set", source, "--policy", "hate_speech",
+                   "--out", source)
+    assert same.exit_code == 2 and "never edited" in same.stderr

@@ -27,6 +27,8 @@ def read_routing_plan(path: Path) -> RoutingPlan:
         return RoutingPlan.model_validate(doc)
     except OSError as exc:
         raise QaFileError(f"cannot read: {exc.strerror}", file=str(path), fix=fix) from None
+    except UnicodeDecodeError as exc:
+        raise QaFileError(f"not UTF-8 text (byte {exc.start})", file=str(path), fix=fix) from None
     except yaml.YAMLError as exc:
         raise QaFileError(f"not valid YAML: {exc}", file=str(path), fix=fix) from None
     except ValidationError as exc:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..inputs.bundles import Bundle, answer_schema, json_answer, text_answer
+from ..inputs.bundles import Bundle, answer_schema, json_answer, shares, text_answer
 from ..inputs.policies import Policy
 from ..records import Decision, GoldenItem, Usage
 from ..records.errors import DeciderError
@@ -51,6 +51,12 @@ class _Bundled(ModelDecider):
     def answers_per_call(self) -> int:
         return len(self.bundle.policies)
 
+    def _asked(self, request: DecisionRequest) -> list[str]:
+        """The bundle's policies decided for this item (those it has gold for: the run asks no
+        other); the call's cost and tokens are split over them."""
+        asked = [pid for pid in self.bundle.ids if pid in request.item.labels]
+        return asked if request.policy.id in asked else self.bundle.ids
+
     def call_groups(self, requests: Sequence[DecisionRequest]) -> list[list[DecisionRequest]]:
         """Each item's requests together, in the order the items first appear."""
         groups: dict[str, list[DecisionRequest]] = {}
@@ -59,9 +65,14 @@ class _Bundled(ModelDecider):
         return list(groups.values())
 
     def _share(self, request: DecisionRequest, usage: dict[str, int]) -> Usage:
-        """This policy's share of the call's tokens (the shares add up to the call's)."""
-        at = self.bundle.index(request.policy.id)
-        return Usage(**{key: self.bundle.shares(int(value))[at] for key, value in usage.items()})
+        """This policy's share of the call's tokens (the shares of the item's decisions add up
+        to the call's)."""
+        asked = self._asked(request)
+        at = asked.index(request.policy.id)
+        return Usage(**{key: shares(int(value), len(asked))[at] for key, value in usage.items()})
+
+    def _cost_share(self, request: DecisionRequest, cost: float) -> float:
+        return cost / len(self._asked(request))
 
     def _describe_bundle(self, described: dict[str, Any]) -> dict[str, Any]:
         return {**described, "bundle": self.bundle.name, "bundle_policies": self.bundle.ids,
@@ -102,7 +113,7 @@ class BundledChatLlm(_Bundled, ChatLlm):
             confidence_source=parsed.confidence_source, scores=parsed.scores, error=parsed.error,
             raw=None if parsed.outcome == "ok" else (response.get("text") or response.get("refusal")),
             usage=self._share(request, whole.model_dump()),
-            cost_usd=self.price.cost(whole) / self.answers_per_call,
+            cost_usd=self._cost_share(request, self.price.cost(whole)),
             latency_s=response.get("latency_s"), cached=cached, attempts=attempts,
             bundle=self.bundle.name)
 
@@ -168,6 +179,6 @@ class BundledEmbeddedLlm(_Bundled, EmbeddedLlm):
         return self.decision(
             request, label=label, outcome="ok", confidence=scores[label],
             confidence_source="logprobs", scores=scores, latency_s=latency,
-            cost_usd=self.config.compute_cost_per_hour_usd * latency / 3600 / self.answers_per_call,
+            cost_usd=self._cost_share(request, self.config.compute_cost_per_hour_usd * latency / 3600),
             usage=self._share(request, response["usage"]), truncated=response["truncated"],
             cached=cached, attempts=attempts, bundle=self.bundle.name)

@@ -17,7 +17,7 @@ from typing import Any
 from ..records import GoldenItem
 from .policies import Policy, render_template
 
-__all__ = ["BUNDLE_PREAMBLE", "Bundle", "answer_schema", "json_answer", "text_answer"]
+__all__ = ["BUNDLE_PREAMBLE", "Bundle", "answer_schema", "json_answer", "shares", "text_answer"]
 
 BUNDLE_PREAMBLE = (
     "You moderate one item under several policies at once. Judge it under each policy "
@@ -37,10 +37,6 @@ class Bundle:
     @property
     def ids(self) -> list[str]:
         return [policy.id for policy in self.policies]
-
-    def index(self, policy_id: str) -> int:
-        """The policy's place in the bundle (it decides its share of a call's usage)."""
-        return self.ids.index(policy_id)
 
     def mismatched_user(self) -> Policy | None:
         """The first policy whose ``prompt.user`` differs from the first policy's (the item is
@@ -72,11 +68,13 @@ class Bundle:
                 {"role": "user", "content": render_template(
                     self.user or self.policies[0].prompt.user, item)}]
 
-    def shares(self, total: int) -> list[int]:
-        """``total`` (tokens) split over the policies, the remainder to the first ones, so the
-        shares add up to it exactly."""
-        base, extra = divmod(total, len(self.policies))
-        return [base + (1 if i < extra else 0) for i in range(len(self.policies))]
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` (tokens) split into ``parts``, the remainder to the first ones, so the shares
+    add up to it exactly."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 def json_answer(bundle: Bundle) -> str:

@@ -55,13 +55,16 @@ def image_problem(ref: str, root: Path | None) -> str | None:
             return f"is over {MAX_IMAGE_BYTES // 2**20} MB"
         return None
     path = _path(ref, root)
-    if not path.is_file():
-        return f"is no file (looked for {path})"
-    if path.stat().st_size > MAX_IMAGE_BYTES:
-        return f"is over {MAX_IMAGE_BYTES // 2**20} MB"
-    with open(path, "rb") as fh:
-        if sniff(fh.read(16)) is None:
-            return "is no PNG, JPEG, GIF or WebP image"
+    try:
+        if not path.is_file():
+            return f"is no file (looked for {path})"
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            return f"is over {MAX_IMAGE_BYTES // 2**20} MB"
+        with open(path, "rb") as fh:
+            if sniff(fh.read(16)) is None:
+                return "is no PNG, JPEG, GIF or WebP image"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
     return None
 
 

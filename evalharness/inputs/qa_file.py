@@ -13,7 +13,7 @@ from .textfile import read_utf8
 from ..records.errors import Problem, QaFileError, did_you_mean
 from ..records.monitor import QaRow
 
-__all__ = ["QA_COLUMNS", "parse_time", "read_qa_file", "read_table_rows"]
+__all__ = ["QA_COLUMNS", "cell_text", "parse_time", "read_qa_file", "read_table_rows"]
 
 QA_COLUMNS = ("item_id", "tier", "decided", "qa", "date")
 """Required columns; ``policy`` is required too when the plan has several policies."""
@@ -48,17 +48,35 @@ def read_table_rows(path: Path, required: tuple[str, ...],
 
 
 def parse_time(value: Any) -> dt.datetime | None:
-    """A date or timestamp cell (ISO 8601 text, or a pandas Timestamp) as a datetime."""
-    if hasattr(value, "to_pydatetime"):
-        return value.to_pydatetime()
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    try:
-        return dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
+    """A date or timestamp cell (ISO 8601 text, or a pandas Timestamp) as a datetime, in UTC
+    when it says its zone; None when it is empty or no date."""
+    if _missing(value):
         return None
+    if hasattr(value, "to_pydatetime"):
+        when = value.to_pydatetime()
+    elif isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, dt.date):
+        when = dt.datetime(value.year, value.month, value.day)
+    else:
+        try:
+            when = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return when.astimezone(dt.timezone.utc) if when.tzinfo else when
+
+
+def _missing(value: Any) -> bool:
+    """An empty cell: None, NaN or NaT (a Parquet null read through pandas)."""
+    try:
+        return value is None or bool(value != value)
+    except (TypeError, ValueError):
+        return False
+
+
+def cell_text(value: Any) -> str:
+    """A cell as stripped text ('' when empty)."""
+    return "" if _missing(value) else str(value).strip()
 
 
 def read_qa_file(path: Path) -> list[QaRow]:
@@ -66,8 +84,9 @@ def read_qa_file(path: Path) -> list[QaRow]:
     fix = ("give columns item_id, tier (the decider that decided), decided, qa (QA's label), date "
            "(YYYY-MM-DD), and policy when the plan has several")
     out, problems = [], []
+    seen: dict[tuple[str, str], int] = {}
     for line, row in read_table_rows(path, QA_COLUMNS, fix):
-        cells = {k: ("" if v is None else str(v).strip()) for k, v in row.items()}
+        cells = {k: cell_text(v) for k, v in row.items()}
         empty = [c for c in QA_COLUMNS if not cells.get(c)]
         if empty:
             problems.append(Problem(f"empty {empty[0]}", str(path), line, empty[0], fix))
@@ -77,6 +96,13 @@ def read_qa_file(path: Path) -> list[QaRow]:
             problems.append(Problem(f"{cells['date']!r} is not a date", str(path), line, "date",
                                     "write dates as YYYY-MM-DD (or ISO 8601 timestamps)"))
             continue
+        key = (cells.get("policy", ""), cells["item_id"])
+        if key in seen:
+            problems.append(Problem(f"item {cells['item_id']!r} is QA'd twice (first on line "
+                                    f"{seen[key]})", str(path), line, "item_id",
+                                    "keep one QA row per item (and policy)"))
+            continue
+        seen[key] = line
         year, week, _ = when.isocalendar()
         out.append(QaRow(line, cells["item_id"], cells.get("policy") or None, cells["tier"],
                          cells["decided"], cells["qa"], f"{year}-W{week:02d}"))

@@ -41,8 +41,13 @@ class WeekPoint(Record):
     """Of those, the rows on the claim's side (e.g. QA agrees the item violates)."""
     estimate: float | None
     low: float
-    """Anytime-valid confidence sequence at the family's level (every week at once)."""
+    """The rate's anytime-valid confidence sequence (valid at every week at once while the rate
+    stays the same), at the claim's level."""
     high: float
+    evidence_against: float
+    """Largest wealth so far of the bet that the target is missed (``revoke`` at 1/level)."""
+    evidence_for: float
+    """Largest wealth so far of the bet that the target is met (``holds`` at 1/level)."""
     verdict: Watch
 
 
@@ -61,8 +66,9 @@ class ClaimWatch(Record):
     direction: Literal["at_least", "at_most"]
     required: float
     verdict: Watch
-    """At the last week: ``holds`` (the whole sequence is on the target's right side),
-    ``revoke`` (the whole sequence is on its wrong side), ``too_early``."""
+    """At the last week: ``revoke`` once the evidence that the target is missed has reached
+    1/level (it stays revoked), else ``holds`` once the evidence that it is met has, else
+    ``too_early``."""
     message: str
     """The verdict in words, with the interval and, when too early, the QA rows needed."""
     items_needed: int | None = None
@@ -81,7 +87,7 @@ class MonitorReport(Record):
     alpha: float
     """Family-wise error rate of every revoke and every hold, over all claims and all weeks."""
     claim_alpha: float
-    """Each claim's share (Bonferroni over the claims)."""
+    """Each claim's share (Bonferroni over the claims), split evenly between its two bets."""
     rows: int
     weeks: list[str]
     claims: list[ClaimWatch]

@@ -26,11 +26,15 @@ def render_monitor_markdown(report: MonitorReport) -> str:
             f"{report.rows:,} QA rows from `{md_escape(report.qa_file)}` over "
             f"{len(report.weeks)} weeks ({report.weeks[0]} to {report.weeks[-1]}); plan "
             f"`{md_escape(report.routing_file)}`.", "",
-            f"Every interval is an anytime-valid confidence sequence: with probability at least "
-            f"{1 - report.alpha:.0%}, every verdict of every week is right at once "
+            "Each claim is two anytime-valid bets on its QA rows in order — that the target is "
+            "missed (revoke) and that it is met (holds) — valid even when the rate drifts: with "
+            f"probability at least {1 - report.alpha:.0%} no verdict of any week is wrong "
             f"({len(report.claims)} claims at {report.claim_alpha:.3g} each, Bonferroni), so "
-            "looking every week raises no false alarm. Rates are the QA sample's: they estimate "
-            "production when QA samples each tier's decisions at random.", ""]
+            "looking every week raises no false alarm. The interval is the rate's confidence "
+            "sequence over all rows so far. Rates are the QA sample's: a tier's estimate "
+            "production when QA samples its decisions at random; the plan's (end to end) pool "
+            "every tier's rows, so they do only when QA samples in proportion to each tier's "
+            "traffic.", ""]
     rows = [[md_escape(c.policy), md_escape(c.tier), md_escape(c.target), VERDICT[c.verdict],
              _interval(c), str(c.weeks[-1].n), md_escape(c.message)] for c in report.claims]
     head += table(["policy", "tier", "claim", "verdict", "QA rate [sequence]", "n", "in words"],
@@ -38,9 +42,11 @@ def render_monitor_markdown(report: MonitorReport) -> str:
     head += ["", "## Week by week (cumulative)", ""]
     for c in report.claims:
         head += [f"**{md_escape(c.policy)} · {md_escape(c.tier)}: {md_escape(c.target)}**", ""]
-        head += table(["week", "n", "rate", "sequence", "verdict"],
+        head += table(["week", "n", "rate", "sequence", "evidence missed / met", "verdict"],
                       [[w.week, str(w.n), "–" if w.estimate is None else f"{w.estimate:.3f}",
-                        f"[{w.low:.3f}, {w.high:.3f}]", VERDICT[w.verdict]] for w in c.weeks])
+                        f"[{w.low:.3f}, {w.high:.3f}]",
+                        f"{w.evidence_against:.3g} / {w.evidence_for:.3g}", VERDICT[w.verdict]]
+                       for w in c.weeks])
         head.append("")
     return "\n".join(head) + "\n"
 

@@ -129,9 +129,11 @@ def _pick(tried: list[Pair], baselines: list[Pair], cands: Candidates, cal: View
     if chosen is not None:
         return (*chosen, "plan_meets_targets")
 
-    def cost(pair: Pair) -> float:
+    def cost(pair: Pair) -> float:  # as the search ranks: decisions plus expected errors
         m = pair[1].production or pair[1].expected
-        return float("inf") if m.cost_per_decision_usd is None else m.cost_per_decision_usd
+        if m.cost_per_decision_usd is None:
+            return float("inf")
+        return m.cost_per_decision_usd + (m.error_cost_per_item_usd or 0.0)
 
     options = [*tried, *(b for b in baselines if all(b[0] != t[0] for t in tried))]
     point = sorted((pair for pair in options if pair[1].verdict == "meets_point_estimate"),

@@ -18,11 +18,14 @@ interval is on its right side, and is **too early to tell** otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import brentq
 from scipy.special import betaln, xlog1py, xlogy
 
-__all__ = ["PRIOR", "confidence_sequence", "items_needed"]
+__all__ = ["PRIOR", "betting_evidence", "confidence_sequence", "items_needed"]
 
 PRIOR = (0.5, 0.5)
 """Beta(1/2, 1/2) (Jeffreys) mixing distribution."""
@@ -74,3 +77,33 @@ def items_needed(rate: float, target: float, alpha: float, start: int,
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if excludes(mid) else (mid, hi)
     return hi
+
+
+def betting_evidence(outcomes: Sequence[int], target: float, *, below: bool,
+                     halflife: float = 50.0) -> NDArray[np.float64]:
+    """Evidence against a rate target, after each outcome (0/1, in order): the wealth of a bet
+    that the rate is below ``target`` (``below``) or above it.
+
+    Against "every outcome's chance of success is at least ``target``" (``below``) the wealth is
+    ``prod(1 + lam_i * (target - x_i))``; against "at most" it is ``prod(1 + lam_i * (x_i -
+    target))``. Each ``lam_i`` is chosen from the outcomes before ``i`` only (a Kelly-style plug-in
+    of an exponentially weighted recent rate, so the bet follows drift), within the range that
+    keeps every factor positive. Under the tested hypothesis the wealth is a nonnegative
+    supermartingale even when the rate changes over time, so by Ville's inequality it ever
+    reaches ``1 / alpha`` with probability at most ``alpha`` (Waudby-Smith & Ramdas, "Estimating
+    means of bounded random variables by betting", 2023)."""
+    x = np.asarray(outcomes, dtype=np.float64)
+    wealth = np.empty(len(x))
+    cap = 0.5 / ((1 - target) if below else target)  # keeps each factor >= 1/2
+    decay = 0.5 ** (1 / halflife)
+    mean, var, weight, log_w = target, 0.25, 0.0, 0.0
+    for i, xi in enumerate(x):
+        edge = (target - mean) if below else (mean - target)
+        lam = min(cap, max(0.0, edge / (var + edge * edge))) if weight > 0 else 0.0
+        log_w += math.log1p(lam * ((target - xi) if below else (xi - target)))
+        wealth[i] = math.exp(log_w)
+        before, weight = decay * weight, decay * weight + 1
+        new_mean = mean + (xi - mean) / weight
+        var = max(1e-4, (before * var + (xi - mean) * (xi - new_mean)) / weight)
+        mean = new_mean
+    return wealth
