@@ -209,3 +209,17 @@ def test_the_stub_server_refuses_image_parts_that_are_no_images():
         assert status == 400 and "not a image/png image" in body
         status, body = post(text_only.url, _data_url(PHOTO_PLAIN))
         assert status == 400 and "only supported by certain models" in body
+
+
+def test_a_hugging_face_image_column_is_read_as_data_urls(tmp_path):
+    import datasets
+    import pyarrow as pa
+
+    struct = pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    table = pa.table({"id": ["h1"], "text": ["a scarf"],
+                      "images": pa.array([[{"bytes": PHOTO_INLINE, "path": None}]], type=struct)})
+    # an image dataset as the hub saves one: an Image feature, decoded to PIL on read by default
+    data = datasets.Dataset(table).cast_column("images", datasets.Sequence(datasets.Image()))
+    data.save_to_disk(str(tmp_path / "hf"))
+    (item,) = read_golden_set(tmp_path / "hf")
+    assert item.images == [_data_url(PHOTO_INLINE)]

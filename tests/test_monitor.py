@@ -262,3 +262,25 @@ def test_import_qa_checks_the_policy_labels_and_keeps_photos_reachable(tmp_path,
     same = cli_run("import-qa", export, "--golden-set", source, "--policy", "hate_speech",
                    "--out", source)
     assert same.exit_code == 2 and "never edited" in same.stderr
+
+
+def test_monitor_html_loads_inert_in_headless_chromium(signed, tmp_path):
+    from test_report_html import ARGS, CHROMIUM
+    from playwright import sync_api
+
+    qa = _stream(tmp_path / "qa.csv", 6, 20, 9, precision=0.9)
+    monitor_plan(signed, qa, out_dir=tmp_path)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "monitor.html").as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("svg").count() == 4 and page.locator("tbody tr").count() == 4
+        assert "Plan monitor" in page.inner_text("h1")
+        browser.close()
+    assert errors == []
