@@ -193,3 +193,54 @@ def test_a_costly_miss_moves_the_recommended_plan_to_higher_recall():
     recall = [p.plan.expected.violating_recall.value for p in (cheap, costly)]
     assert recall[1] > recall[0]
     assert costly.plan.expected.error_cost_per_item_usd is not None
+
+
+def _severity_run(tmp_path: Path, write_config, seed: int, severe_precision: float):
+    """A run of one classifier on a severity policy whose `severe` calls are right with
+    ``severe_precision`` (the rest of them are `mild` items)."""
+    rng = np.random.default_rng(seed)
+    # a mild item is called severe with the chance that makes severe calls right that often
+    mild_to_severe = 0.15 * (1 - severe_precision) / (0.25 * severe_precision)
+    rows = []
+    for i in range(1000):
+        gold = str(rng.choice(ORDER, p=[0.6, 0.25, 0.15]))
+        if gold == "severe":
+            decided = "severe"
+        elif gold == "mild":
+            decided = "severe" if rng.random() < mild_to_severe else "mild"
+        else:
+            decided = "none" if rng.random() < 0.9 else "mild"
+        p = rng.dirichlet([1, 1, 1]) * 0.3
+        p[ORDER.index(decided)] += 0.7
+        rows.append({"id": f"s{seed}-{i}", "text": "x", "labels": {"abuse_levels": gold},
+                     "scores": {"clf": {"abuse_levels": dict(zip(ORDER, p.tolist()))}}})
+    folder = tmp_path / f"seed{seed}"
+    folder.mkdir()
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {"name": "sev", "golden_set": {"path": str(folder / "items.jsonl")},
+              "policies": ["abuse_levels"], "policies_dir": str(_policy_dir(tmp_path)),
+              "deciders": [{"name": "clf", "kind": "precomputed", "scores": "clf"}]}
+    return run_eval(write_config(config, f"sev{seed}.yaml"), out_dir=folder / "runs",
+                    live_progress=False)
+
+
+@pytest.mark.slow
+def test_a_per_action_target_is_guaranteed_only_where_it_holds(tmp_path, write_config):
+    """Seeded simulation through run_eval + recommend_tiers: where `severe` calls (the `remove`
+    action) are right 80% of the time, a `remove` precision target of 0.9 is reported as
+    guaranteed in at most 5% of 100 seeds; where they are right every time, in most seeds."""
+    from evalharness import recommend_tiers
+
+    targets = {"precision_target": 0.5, "recall_target": None, "auto_clear_max_violating": None,
+               "actions": {"remove": {"precision": 0.9}}}
+
+    def guaranteed(seed: int, severe_precision: float) -> bool:
+        run = _severity_run(tmp_path, write_config, seed, severe_precision)
+        plan = recommend_tiers(run.run_dir, RoutingTargets.model_validate(targets)).policies[0]
+        claim = next(c for c in plan.plan.target_checks if "severe" in c.target)
+        return claim.verdict == "guaranteed"
+
+    false = sum(guaranteed(seed, 0.8) for seed in range(100))
+    assert false <= 5, f"{false} of 100 seeds guaranteed a remove precision that does not hold"
+    found = sum(guaranteed(1000 + seed, 1.0) for seed in range(20))
+    assert found >= 15

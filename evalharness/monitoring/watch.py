@@ -91,8 +91,8 @@ def watch(claim: Watched, rows: Sequence[QaRow], weeks: Sequence[str],
             n += 1
         k = sum(x[:n])
         low, high = confidence_sequence(k, n, alpha / 2)
-        verdict = ("revoke" if against >= bar or (points and points[-1].verdict == "revoke")
-                   else "holds" if for_ >= bar else "too_early")
+        # the evidence is the largest wealth so far: a revoke stays, a hold stays unless revoked
+        verdict = "revoke" if against >= bar else "holds" if for_ >= bar else "too_early"
         points.append(WeekPoint(week=week, n=n, k=k, estimate=k / n if n else None, low=low,
                                 high=high, evidence_against=against, evidence_for=for_,
                                 verdict=verdict))  # type: ignore[arg-type]
