@@ -12,6 +12,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "..report.summary": ("run_summary_lines",),
     "..report.terminal": ("terminal_safe",),
     ".comparison": ("compare_runs",),
+    ".export": ("EXPORT_FORMATS", "export_run"),
     ".history": ("check_history", "run_history"),
     ".monitor": ("import_bpo_qa", "monitor_plan"),
     ".reports": ("report_run", "write_report"),

@@ -130,6 +130,19 @@ def report(run_dir: Path) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=RUN_DIR_PATH)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "xlsx"]), default="parquet",
+              show_default=True, help="Parquet or CSV (one file per table) or one xlsx workbook.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files (default: RUN_DIR/export).")
+def export(run_dir: Path, fmt: str, out_dir: Path | None) -> None:
+    """Write RUN_DIR's decisions, metrics and routing plan as flat tables for a warehouse or a
+    spreadsheet (calls no model); prints each file written."""
+    for path in api.export_run(run_dir, fmt, out_dir):
+        click.echo(str(path))
+
+
+@cli.command()
 @click.option("--markdown", is_flag=True, help="Print the config reference as markdown instead.")
 def schema(markdown: bool) -> None:
     """Print the JSON Schema of eval configs (for editor completion)."""
