@@ -14,6 +14,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     ".comparison": ("compare_runs",),
     ".export": ("EXPORT_FORMATS", "export_run"),
     ".history": ("check_history", "run_history"),
+    ".merge": ("merge_runs",),
     ".monitor": ("import_bpo_qa", "monitor_plan"),
     ".reports": ("report_run", "write_report"),
     ".routing": ("ROUTING_YAML", "load_targets", "recommend_tiers", "routing_summary_lines"),

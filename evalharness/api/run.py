@@ -246,8 +246,13 @@ def run_eval(
     out_dir: Path | str | None = None,
     use_cache: bool = True,
     live_progress: bool | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> RunResult:
     """Run an eval config; write ``<out>/<run_id>/`` and return where it went and its metrics.
+
+    ``shard=(k, n)`` decides only the k-th of n deterministic shares of the items (by hashed
+    item id) into its own run folder (default id ``<timestamp>-<name>-shard<k>of<n>``);
+    :func:`~evalharness.api.merge.merge_runs` combines the n folders into one run.
 
     ``exit_code`` is 3 when a decider's error rate exceeds the config's ``max_error_rate`` (all
     files are still written). A ``KeyboardInterrupt`` leaves the run folder resumable (status
@@ -255,7 +260,12 @@ def run_eval(
     """
     if limit is not None and limit <= 0:
         raise UsageError("--limit must be a positive number of items", field="--limit")
-    plan = build_work_plan(config_path, limit=limit)
+    if shard is not None and not 1 <= shard[0] <= shard[1]:
+        raise UsageError(f"--shard {shard[0]}/{shard[1]}: K must be from 1 to N", field="--shard",
+                         fix="e.g. --shard 1/4 ... --shard 4/4")
+    plan = build_work_plan(config_path, limit=limit, shard=shard)
+    if shard is not None and run_id is None and not resume:
+        run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{plan.config.name}-shard{shard[0]}of{shard[1]}"
     out = Path(out_dir) if out_dir else (
         plan.config.resolve(plan.config.output_dir) if plan.config.output_dir else Path("results")
     )

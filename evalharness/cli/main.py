@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..records.errors import EvalHarnessError
+from ..records.errors import EvalHarnessError, UsageError
 
 CONFIG_PATH = click.Path(dir_okay=False, path_type=Path)
 RUN_DIR_PATH = click.Path(file_okay=False, path_type=Path)
@@ -83,8 +83,10 @@ def _summary(result: api.RunResult) -> None:
 @click.option("--out", "out_dir", type=RUN_DIR_PATH, help="Parent folder of run folders (default results/).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
+@click.option("--shard", metavar="K/N", help="Decide only the K-th of N shares of the items (by "
+              "hashed item id) into its own run folder; `merge` combines the N folders.")
 def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None,
-        no_cache: bool, dry_run: bool) -> None:
+        no_cache: bool, dry_run: bool, shard: str | None) -> None:
     """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line.
 
     Exit 0, 2 on bad input, 3 when the run finished over its error budget (max_error_rate),
@@ -95,7 +97,7 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
         return
     try:
         result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume, out_dir=out_dir,
-                              use_cache=not no_cache)
+                              use_cache=not no_cache, shard=_shard(shard))
     except KeyboardInterrupt:
         click.echo("interrupted: every finished decision is saved; rerun with --resume "
                    "to finish the rest", err=True)
@@ -104,6 +106,31 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
     for line in result.budget_breaches:
         click.echo(api.terminal_safe(f"error budget exceeded: {line}", one_line=True), err=True)
     click.echo(f"report: {result.run_dir / 'report.md'}  (and report.html, self-contained)")
+    click.echo(str(result.run_dir))
+    sys.exit(result.exit_code)
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    k, slash, n = text.partition("/")
+    if not (slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N", field="--shard",
+                         fix="e.g. --shard 2/4")
+    return int(k), int(n)
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR_PATH, metavar="RUN...")
+@click.option("--out", "out_dir", type=RUN_DIR_PATH, required=True,
+              help="Parent folder of the merged run folder.")
+@click.option("--run-id", help="Name of the merged run folder (default: <timestamp>-<name>-merged).")
+def merge(run_dirs: tuple[Path, ...], out_dir: Path, run_id: str | None) -> None:
+    """Merge the N folders of `run --shard K/N` into one run (metrics, reports) equal to the
+    unsharded run's; refuses shards of different configs, policies, prices or golden sets.
+    Prints the merged folder as the last line. Exit 0, 2 on bad input, 3 over the error budget."""
+    result = api.merge_runs(list(run_dirs), out_dir, run_id=run_id)
+    _summary(result)
     click.echo(str(result.run_dir))
     sys.exit(result.exit_code)
 

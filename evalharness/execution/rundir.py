@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from ..records.errors import RunDirError
 from ..records import Decision, GoldenItem, Manifest, MetricsFile
 from ..records.item_file import ItemFile
-from ..records.table import DecisionTable, TableBuilder, concat
+from ..records.table import DecisionTable, TableBuilder, canonical, concat
 from .sidecar import covered_bytes, read_sidecar, write_sidecar
 
 MANIFEST = "manifest.json"
@@ -127,7 +127,9 @@ class RunDir:
         as :meth:`read_decisions`). Read from ``decisions.parquet`` when it was made from these
         bytes, with the lines appended since read from ``decisions.jsonl`` and added; otherwise
         from ``decisions.jsonl`` alone. Whatever had to be parsed is written back to
-        ``decisions.parquet`` so the next reader need not."""
+        ``decisions.parquet`` so the next reader need not. Rows come in :func:`canonical` order
+        (item, policy, decider), so metrics and plans do not depend on the order decisions were
+        written in: concurrent calls, a resumed run and merged shards give the same numbers."""
         source = self.file(DECISIONS)
         covered = covered_bytes(self.file(DECISION_TABLE), source) if source.exists() else None
         parts = [read_sidecar(self.file(DECISION_TABLE), source)] if covered else []
@@ -141,8 +143,8 @@ class RunDir:
             table = concat(parts)
             if source.exists():
                 write_sidecar(table, self.file(DECISION_TABLE), source, end)
-            return table
-        return parts[0]
+            return canonical(table)
+        return canonical(parts[0])
 
     def open_decisions(self) -> DecisionLog:
         """Open ``decisions.jsonl`` for appending, first cutting off a torn last line. The log

@@ -8,6 +8,7 @@ a plugin's kind gets the same line-numbered errors as a built-in one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ..inputs.selection import select_items, selection_hash
 from ..inputs.policies import Policy, Prompt, find_policy, load_policy
 from ..inputs.yamlfile import load_yaml, validation_problems
 from ..records import HUMAN_KINDS, MISSING_SLICE, GoldenItem, GoldenSetInfo, PolicyInfo, slice_values
+from ..records.manifest import ShardInfo
 from ..records.errors import ConfigError, DeciderError, EvalHarnessError, GoldenSetError, Problem
 
 __all__ = ["WorkPlan", "build_work_plan", "load_config"]
@@ -227,7 +229,14 @@ def _prompts_shown(plan: WorkPlan) -> dict[str, list[tuple[str, Prompt]]]:
     return shown
 
 
-def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> WorkPlan:
+def shard_of(item_id: str, shards: int) -> int:
+    """The shard (1..``shards``) an item belongs to: by sha256 of its id, so every machine and
+    every run puts it in the same one."""
+    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") % shards + 1
+
+
+def build_work_plan(config_path: Path | str, *, limit: int | None = None,
+                    shard: tuple[int, int] | None = None) -> WorkPlan:
     """Load and check a config, its policies, golden set and deciders (no model is loaded)."""
     config = load_config(config_path)
     policies = _load_policies(config)
@@ -236,6 +245,15 @@ def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> Wor
     check_labels(items, {pid: p.label_names for pid, p in policies.items()}, str(golden_path))
     if limit is not None:
         items = items[:limit]
+    whole = None
+    if shard is not None:
+        index, of = shard
+        whole = ShardInfo(index=index, of=of, selection_sha256=selection_hash(items),
+                          n_items=len(items))
+        items = [item for item in items if shard_of(item.id, of) == index]
+        if not items:
+            raise GoldenSetError(f"shard {index}/{of} holds no item", file=str(golden_path),
+                                 field="--shard", fix="use fewer shards")
     for pid in policies:
         if not any(pid in item.labels for item in items):
             raise GoldenSetError(
@@ -253,6 +271,7 @@ def build_work_plan(config_path: Path | str, *, limit: int | None = None) -> Wor
         filter=config.golden_set.filter,
         sample=config.golden_set.sample.model_dump() if config.golden_set.sample else None,
         limit=limit,
+        shard=whole,
     )
     deciders = []
     for spec in config.deciders:

@@ -27,6 +27,19 @@ class PolicyInfo(Record):
     """The enforcement action of each label, for a policy that orders them."""
 
 
+class ShardInfo(Record):
+    """One of N deterministic shares of a selection, by hashed item id (``run --shard K/N``)."""
+
+    index: int
+    """K, from 1."""
+    of: int
+    """N."""
+    selection_sha256: str
+    """sha256 of the whole selection (every shard's items), which shards to merge must share."""
+    n_items: int
+    """Items of the whole selection."""
+
+
 class GoldenSetInfo(Record):
     path: str
     file_sha256: str | None
@@ -36,6 +49,8 @@ class GoldenSetInfo(Record):
     filter: dict[str, Any] = Field(default_factory=dict)
     sample: dict[str, Any] | None = None
     limit: int | None = None
+    shard: ShardInfo | None = Field(default=None, exclude_if=lambda v: v is None)
+    """For a ``run --shard K/N``: which share of the selection this run decided."""
 
 
 class Manifest(Record):
@@ -65,4 +80,6 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Per model endpoint: concurrency bounds and rate limits met in the last session."""
     error_budget: dict[str, Any] = Field(default_factory=dict)
+    merged_from: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """The shard runs (``run --shard K/N``, K in order) this run was merged from."""
     """``max_error_rate`` and the deciders over it (the run exits 3 when there are any)."""

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .decisions import Decision
 
 __all__ = ["CODED_FIELDS", "FLAG_FIELDS", "FLOAT_FIELDS", "Coded", "DecisionTable", "TableBuilder", "as_table",
-           "concat"]
+           "canonical", "concat"]
 
 CODED_FIELDS = ("item_id", "policy", "decider", "decider_kind", "label", "gold", "outcome",
                 "site", "rater")
@@ -303,6 +303,22 @@ class TableBuilder:
             meta=list(self._meta),
             line=np.array(self._lines, dtype=np.int64), source=source)
         return first_occurrences(table) if first_only else table
+
+
+def canonical(table: DecisionTable) -> DecisionTable:
+    """The rows sorted by (item id, policy, decider): one order whatever order the decisions were
+    written in (concurrent calls, a resumed run, merged shards), so every float sum, mean and
+    resample over them comes out the same to the last bit."""
+    keys = []
+    for name in ("decider", "policy", "item_id"):  # np.lexsort: the last key is the primary one
+        column = table.coded[name]
+        rank = np.empty(len(column.values) + 1, dtype=np.int64)
+        rank[np.argsort(np.array(column.values, dtype=object), kind="stable")] = np.arange(
+            len(column.values))
+        rank[-1] = -1  # a null code (never for these fields)
+        keys.append(rank[column.codes])
+    order = np.lexsort(keys)
+    return table if np.array_equal(order, np.arange(len(order))) else table.take(order)
 
 
 def first_occurrences(table: DecisionTable) -> DecisionTable:
