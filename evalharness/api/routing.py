@@ -269,7 +269,8 @@ def recommend_tiers(
     for pid, info in manifest.policies.items():
         data = build_policy_data(decisions, policy=pid, labels=info.labels,
                                  violating=info.violating, deciders=targets.deciders,
-                                 costs=targets.costs)
+                                 costs=targets.costs,
+                                 order=[str(d.get("name")) for d in manifest.deciders])
         if not data.deciders:
             continue
         _check_not_empty(data, targets, manifest, run, source, set(overrides))

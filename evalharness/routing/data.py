@@ -184,6 +184,7 @@ def build_policy_data(
     violating: Sequence[str],
     deciders: Sequence[str] | None = None,
     costs: CostOverrides | None = None,
+    order: Sequence[str] = (),
 ) -> PolicyData:
     """Align the decisions of every candidate tier on one policy's items.
 
@@ -191,7 +192,8 @@ def build_policy_data(
     counted); every other item is kept, with each tier's decision where it has one — which plans
     may use an item is decided per set of tiers (:meth:`PolicyData.for_tiers`). QA gold is the
     first machine decision's gold; an item where any machine decision has no gold among
-    ``labels`` has none (with human tiers only, the last tier's gold).
+    ``labels`` has none (with human tiers only, the last tier's gold). Tiers come in ``order``
+    (e.g. the config's), then in the order their decisions appear.
     """
     table = as_table(decisions)
     labels = tuple(labels)
@@ -204,6 +206,8 @@ def build_policy_data(
         picked &= np.isin(table["decider"].codes,
                           [c for c in map(table["decider"].code, deciders) if c >= 0])
     rows = {str(name): idx for (name,), idx in table.groups(picked, by=("decider",)).items()}
+    rank = {name: i for i, name in enumerate(order)}
+    rows = dict(sorted(rows.items(), key=lambda kv: rank.get(kv[0], len(rank))))
     kinds = {name: str(table["decider_kind"][int(idx[0])]) for name, idx in rows.items()}
     gold_code = table["gold"].lookup({lab: i for i, lab in enumerate(labels)}, NO_GOLD)
     item = table["item_id"].codes
