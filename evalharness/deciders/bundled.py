@@ -115,7 +115,7 @@ class BundledChatLlm(_Bundled, ChatLlm):
             usage=self._share(request, whole.model_dump()),
             cost_usd=self._cost_share(request, self.price.cost(whole)),
             latency_s=response.get("latency_s"), cached=cached, attempts=attempts,
-            bundle=self.bundle.name)
+            endpoint=response.get("endpoint"), bundle=self.bundle.name)
 
 
 class BundledEmbeddedLlm(_Bundled, EmbeddedLlm):

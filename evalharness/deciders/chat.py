@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..records.errors import DeciderError
@@ -23,6 +22,8 @@ from ..inputs.prices import TokenPrice, lookup_price, supports_response_schema, 
 from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
 from .model import CallError, ModelDecider, json_body, openai_call_errors
+from .completion import normalise_json
+from .fleet import Fleet
 from .openai_http import OpenAiHttp
 from .redaction import key_and_environment_secrets
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
-MAX_LOGPROB_TOKENS = 64
 _NOT_SENT = ("api_base", "policy", "bundle", "model")
 """Payload keys that are part of the cache key but not of the request body."""
 
@@ -70,47 +70,6 @@ def response_format(policy: Policy, mode: str) -> dict[str, Any] | None:
     return None
 
 
-def _usage(raw: Any) -> dict[str, int]:
-    if raw is None:
-        return {}
-    get = raw.get if isinstance(raw, Mapping) else (lambda k, d=None: getattr(raw, k, d))
-    details = get("prompt_tokens_details")
-    dget = details.get if isinstance(details, Mapping) else (lambda k, d=None: getattr(details, k, d))
-    return {
-        "prompt_tokens": int(get("prompt_tokens") or 0),
-        "completion_tokens": int(get("completion_tokens") or 0),
-        "cached_tokens": int((dget("cached_tokens") if details is not None else 0) or 0),
-    }
-
-
-def _logprobs_of(choice: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """The first ``MAX_LOGPROB_TOKENS`` tokens' logprobs and top alternatives of a choice."""
-    content = (choice.get("logprobs") or {}).get("content")
-    if not content:
-        return None
-    return [
-        {"token": t["token"], "logprob": float(t["logprob"]),
-         "top": [[alt["token"], float(alt["logprob"])] for alt in (t.get("top_logprobs") or [])]}
-        for t in content[:MAX_LOGPROB_TOKENS]
-    ]
-
-
-def normalise_json(completion: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a chat completion (as parsed JSON, or a litellm response dumped to one) that
-    decisions are made from (the openai path reads the body itself: the SDK's typed request
-    transform and response models cost ~1 ms per call)."""
-    choice = completion["choices"][0]
-    message = choice.get("message") or {}
-    return {
-        "text": message.get("content") or "",
-        "refusal": message.get("refusal"),
-        "finish_reason": choice.get("finish_reason"),
-        "logprobs": _logprobs_of(choice),
-        "usage": _usage(completion.get("usage")),
-        "model": completion.get("model"),
-    }
-
-
 def _http_response_type() -> type:
     """The HTTP response class the openai SDK hands back as it is (``cast_to``)."""
     try:
@@ -140,7 +99,8 @@ class ChatLlm(ModelDecider):
         super().__init__(name or config.name)
         self.config = config
         self.variant = variant
-        self.concurrency = config.concurrency
+        self.fleet = Fleet(config.api_bases, config.concurrency) if config.api_bases else None
+        self.concurrency = config.concurrency * (len(self.fleet.bases) if self.fleet else 1)
         self.timeout_s = config.timeout_s
         self.max_attempts = config.max_attempts
         provider = provider_of(config.model)
@@ -161,7 +121,14 @@ class ChatLlm(ModelDecider):
     # set-up ---------------------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
+        if self.fleet is not None:
+            return ",".join(self.fleet.bases)
         return self.config.api_base or provider_of(self.config.model)
+
+    @property
+    def _local(self) -> bool:
+        """Behind ``api_base`` or ``api_bases`` (a server that may need no key)."""
+        return bool(self.config.api_base or self.config.api_bases)
 
     def _api_key(self) -> str | None:
         env = self.config.api_key_env
@@ -187,7 +154,7 @@ class ChatLlm(ModelDecider):
                 fix=f"export {self.config.api_key_env}=... before running",
             )
         default_env = _DEFAULT_KEY_ENV.get(provider_of(self.config.model))
-        if (self.client_kind == "openai" and not self.config.api_key_env and not self.config.api_base
+        if (self.client_kind == "openai" and not self.config.api_key_env and not self._local
                 and default_env and not os.environ.get(default_env)):
             raise DeciderError(
                 f"no API key for {self.config.model}",
@@ -203,10 +170,15 @@ class ChatLlm(ModelDecider):
 
     def setup(self, policies: list[Policy], items: list[GoldenItem]) -> None:
         self._client = None
+        self._replicas: dict[str, OpenAiHttp] = {}
         if self.client_kind == "openai":
             self._openai_client()
 
-    def _openai_client(self) -> Any:
+    def _openai_client(self, base: str | None = None) -> Any:
+        if base is not None:  # a replica of the fleet
+            if base not in self._replicas:
+                self._replicas[base] = OpenAiHttp(base, self._openai_key(), self.timeout_s)
+            return self._replicas[base]
         if self._client is None and provider_of(self.config.model) != "azure":
             self._client = OpenAiHttp(self.config.api_base, self._openai_key(), self.timeout_s)
         if self._client is None:
@@ -229,7 +201,7 @@ class ChatLlm(ModelDecider):
         default_env = _DEFAULT_KEY_ENV.get(provider_of(self.config.model), "")
         if self._api_key():
             return self._api_key()
-        if not self.config.api_base:
+        if not self._local:
             return os.environ.get(default_env)
         return os.environ.get(default_env) or "not-needed"
 
@@ -238,7 +210,8 @@ class ChatLlm(ModelDecider):
             "name": self.name,
             "kind": self.kind,
             "model": self.config.model,
-            "api_base": self.config.api_base,
+            "api_base": self.config.api_bases or self.config.api_base,
+            **({"fleet": self.fleet.stats()} if self.fleet else {}),
             "client": self.client_kind,
             "structured_output": self.mode,
             "logprobs": self.want_logprobs,
@@ -253,6 +226,8 @@ class ChatLlm(ModelDecider):
     async def aclose(self) -> None:
         if self._client is not None and hasattr(self._client, "aclose"):
             await self._client.aclose()
+        for replica in getattr(self, "_replicas", {}).values():
+            await replica.aclose()
 
     def close(self) -> None:
         self._client = None
@@ -281,7 +256,7 @@ class ChatLlm(ModelDecider):
             messages[-1] = with_images(messages[-1], item)
         body: dict[str, Any] = {
             "model": self.config.model,
-            "api_base": self.config.api_base,
+            "api_base": self.config.api_bases or self.config.api_base,
             "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self._max_tokens(),
@@ -300,16 +275,30 @@ class ChatLlm(ModelDecider):
     async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         params = {k: v for k, v in payload.items() if k not in _NOT_SENT}
         start = time.perf_counter()
-        if self.client_kind == "openai":
-            response = await self._call_openai(params)
+        if self.fleet is None:
+            response = await self._call_base(params, None)
         else:
-            response = await self._call_litellm(params)
+            base = self.fleet.pick()
+            async with self.fleet.slot(base):
+                try:
+                    response = await self._call_base(params, base)
+                except CallError as exc:
+                    if exc.retryable:
+                        self.fleet.failed(base)  # the retry goes to another replica
+                    raise
+            self.fleet.succeeded(base)
+            response["endpoint"] = base
         response["latency_s"] = time.perf_counter() - start
         return response
 
-    async def _call_openai(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _call_base(self, params: dict[str, Any], base: str | None) -> dict[str, Any]:
+        if self.client_kind == "openai":
+            return await self._call_openai(params, base)
+        return await self._call_litellm(params, base)
+
+    async def _call_openai(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
-        client = self._openai_client()
+        client = self._openai_client(base)
         body = {"model": model, **params}
         if isinstance(client, OpenAiHttp):  # raises CallError itself
             completion, headers = await client.create(body)
@@ -327,15 +316,15 @@ class ChatLlm(ModelDecider):
         response["rate_limit"] = CallError.rate_limit_hint(headers)
         return response
 
-    async def _call_litellm(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _call_litellm(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         import litellm
         import openai
 
         litellm.suppress_debug_info = True
         try:
             completion = await litellm.acompletion(
-                model=self.config.model, api_base=self.config.api_base,
-                api_key=self._api_key() or ("not-needed" if self.config.api_base else None),
+                model=self.config.model, api_base=base or self.config.api_base,
+                api_key=self._api_key() or ("not-needed" if self._local else None),
                 api_version=self.config.api_version, timeout=self.timeout_s, num_retries=0, **params,
             )
         except (litellm.RateLimitError, litellm.InternalServerError, litellm.ServiceUnavailableError,
@@ -376,4 +365,5 @@ class ChatLlm(ModelDecider):
             latency_s=response.get("latency_s"),
             cached=cached,
             attempts=attempts,
+            endpoint=response.get("endpoint"),
         )

@@ -40,6 +40,11 @@ class LlmDeciderConfig(DeciderOptions):
     """What an hour of the machine running the embedded model costs."""
     api_base: str | None = None
     """Base URL of an OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8080/v1``."""
+    api_bases: list[str] | None = Field(default=None, min_length=1)
+    """A fleet of replicas of one model (vLLM, llama.cpp server...) instead of one ``api_base``:
+    each call goes to the healthy replica with the fewest requests in flight, each at most
+    ``concurrency`` at once; a replica that fails is taken out and retried later; every decision
+    records the replica that answered (``endpoint``)."""
     api_key_env: str | None = None
     """Name of the environment variable holding the API key (never the key itself)."""
     api_version: str | None = None
@@ -89,8 +94,15 @@ class LlmDeciderConfig(DeciderOptions):
 
     @model_validator(mode="after")
     def _consistent(self) -> LlmDeciderConfig:
+        if self.api_bases is not None:
+            if self.api_base is not None:
+                raise ValueError("give api_base (one endpoint) or api_bases (a fleet), not both")
+            if len(set(self.api_bases)) != len(self.api_bases):
+                raise ValueError("api_bases: each replica may be listed once")
+            if self.model.startswith("azure/"):
+                raise ValueError("api_bases: Azure OpenAI deployments take one api_base")
         if self.embedded:
-            remote = [f for f in ("api_base", "api_key_env", "api_version", "price")
+            remote = [f for f in ("api_base", "api_bases", "api_key_env", "api_version", "price")
                       if getattr(self, f) is not None]
             if remote:
                 raise ValueError(f"{remote} apply to remote models, not model: embedded")

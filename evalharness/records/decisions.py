@@ -61,6 +61,8 @@ class Decision(Record):
     text_only: bool = Field(default=False, exclude_if=operator.not_)
     """The item has images this decider cannot see: it was judged on its text alone. (Left
     out of the line when false, so decisions without images keep their bytes.)"""
+    endpoint: str | None = Field(default=None, exclude_if=operator.not_)
+    """The replica of a fleet (``api_bases``) that answered the call."""
     bundle: str | None = Field(default=None, exclude_if=operator.not_)
     """The policy bundle whose one call per item made this decision; ``cost_usd`` and ``usage``
     are this policy's even share of that call (``latency_s`` is the whole call's)."""
