@@ -18,7 +18,7 @@ from ..execution.rundir import RunDir
 from ..records import Manifest
 from ..records.errors import Problem, RunDirError, UsageError
 from .reports import report_run
-from .run import RunResult, error_budget_breaches
+from .run import RunResult, check_error_budget, decision_counts
 
 __all__ = ["merge_runs"]
 
@@ -98,15 +98,9 @@ def merge_runs(run_dirs: list[Path | str], out_dir: Path | str, *,
             out.write(r.file("decisions.jsonl").read_bytes())
     manifest = _merged_manifest(manifests, name)
     decisions = merged.read_table()
-    manifest.counts = {"decisions": len(decisions),
-                       **{o: int(decisions.is_value("outcome", o).sum())
-                          for o in ("ok", "invalid", "refusal", "error")},
-                       "cached": int(decisions.cached.sum()),
-                       "model_calls_this_session": sum(
-                           m.counts.get("model_calls_this_session", 0) for m in manifests)}
-    breaches = error_budget_breaches(decisions, manifest.config.get("max_error_rate"))
-    manifest.error_budget = {"max_error_rate": manifest.config.get("max_error_rate"),
-                             "breaches": breaches}
+    manifest.counts = {**decision_counts(decisions), "model_calls_this_session": sum(
+        m.counts.get("model_calls_this_session", 0) for m in manifests)}
+    breaches = check_error_budget(manifest, decisions, manifest.config.get("max_error_rate"))
     merged.write_manifest(manifest)
     metrics = report_run(merged, manifest, decisions)
     return RunResult(run_dir=merged.path, manifest=manifest, metrics=metrics,

@@ -226,6 +226,22 @@ def error_budget_breaches(decisions: DecisionTable | Sequence[Decision],
     ]
 
 
+def decision_counts(decisions: DecisionTable) -> dict[str, int]:
+    """A run's decisions by outcome, and those served from the cache (``manifest.counts``)."""
+    return {"decisions": len(decisions),
+            **{o: int(decisions.is_value("outcome", o).sum())
+               for o in ("ok", "invalid", "refusal", "error")},
+            "cached": int(decisions.cached.sum())}
+
+
+def check_error_budget(manifest: Manifest, decisions: DecisionTable,
+                       max_error_rate: float | None) -> list[str]:
+    """Record the error budget and its breaches in ``manifest``; returns the breaches."""
+    breaches = error_budget_breaches(decisions, max_error_rate)
+    manifest.error_budget = {"max_error_rate": max_error_rate, "breaches": breaches}
+    return breaches
+
+
 def estimate(config_path: Path | str, *, limit: int | None = None, use_cache: bool = True) -> RunEstimate:
     """What ``run_eval`` would call and cost (the ``--dry-run``); calls no model."""
     plan = build_work_plan(config_path, limit=limit)
@@ -309,16 +325,12 @@ def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) ->
     _update_deciders(manifest, plan)
     decisions = run.read_table()
     manifest.counts = {
-        "decisions": len(decisions),
-        **{o: int(decisions.is_value("outcome", o).sum())
-           for o in ("ok", "invalid", "refusal", "error")},
-        "cached": int(decisions.cached.sum()),
+        **decision_counts(decisions),
         "model_calls_this_session": stats.counts["calls"],
         "cache_write_failures": stats.counts["cache_write_failures"],
     }
     manifest.endpoints = stats.endpoints
-    breaches = error_budget_breaches(decisions, plan.config.max_error_rate)
-    manifest.error_budget = {"max_error_rate": plan.config.max_error_rate, "breaches": breaches}
+    breaches = check_error_budget(manifest, decisions, plan.config.max_error_rate)
     manifest.status = "complete"
     manifest.finished_at = _now()
     run.write_manifest(manifest)
