@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     ".history": ("check_history", "run_history"),
     ".merge": ("merge_runs",),
     ".monitor": ("import_bpo_qa", "monitor_plan"),
+    ".ray_executor": ("run_on_ray",),
     ".reports": ("report_run", "write_report"),
     ".routing": ("ROUTING_YAML", "load_targets", "recommend_tiers", "routing_summary_lines"),
     ".schema": ("config_json_schema", "config_reference_markdown"),

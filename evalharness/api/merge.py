@@ -18,7 +18,8 @@ from ..execution.rundir import RunDir
 from ..records import Manifest
 from ..records.errors import Problem, RunDirError, UsageError
 from .reports import report_run
-from .run import RunResult, check_error_budget, decision_counts
+from ..execution.batches import LEDGER
+from .run import RunResult, check_error_budget, decision_counts, list_batches
 
 __all__ = ["merge_runs"]
 
@@ -93,10 +94,14 @@ def merge_runs(run_dirs: list[Path | str], out_dir: Path | str, *,
                          fix="choose another --run-id")
     merged.path.mkdir(parents=True, exist_ok=True)
     merged.write_items(items)
-    with open(merged.file("decisions.jsonl"), "wb") as out:
-        for r in runs:
-            out.write(r.file("decisions.jsonl").read_bytes())
+    for file in ("decisions.jsonl", LEDGER):  # every shard's decisions and provider batches
+        if any(r.file(file).exists() for r in runs):
+            with open(merged.file(file), "wb") as out:
+                for r in runs:
+                    if r.file(file).exists():
+                        out.write(r.file(file).read_bytes())
     manifest = _merged_manifest(manifests, name)
+    list_batches(manifest, merged)
     decisions = merged.read_table()
     manifest.counts = {**decision_counts(decisions), "model_calls_this_session": sum(
         m.counts.get("model_calls_this_session", 0) for m in manifests)}

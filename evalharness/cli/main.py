@@ -85,8 +85,16 @@ def _summary(result: api.RunResult) -> None:
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
 @click.option("--shard", metavar="K/N", help="Decide only the K-th of N shares of the items (by "
               "hashed item id) into its own run folder; `merge` combines the N folders.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run the shards as Ray tasks (evalharness[ray]), each into "
+              "OUT/<run_id>-shards/, then merge them into OUT/<run_id>.")
+@click.option("--ray-address", metavar="ADDR", help="The Ray cluster to use (default: start a "
+              "local one); OUT must be storage its nodes share.")
+@click.option("--shards", type=click.IntRange(min=1), help="With --executor ray: how many shards "
+              "(default: the cluster's CPUs).")
 def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_dir: Path | None,
-        no_cache: bool, dry_run: bool, shard: str | None) -> None:
+        no_cache: bool, dry_run: bool, shard: str | None, executor: str, ray_address: str | None,
+        shards: int | None) -> None:
     """Run CONFIG and write OUT/<run_id>/; prints the run folder as the last line.
 
     Exit 0, 2 on bad input, 3 when the run finished over its error budget (max_error_rate),
@@ -95,9 +103,20 @@ def run(config: Path, limit: int | None, run_id: str | None, resume: bool, out_d
     if dry_run:
         _print_estimate(api.estimate(config, limit=limit, use_cache=not no_cache))
         return
+    if executor == "local" and (ray_address or shards):
+        raise UsageError("--ray-address and --shards apply to --executor ray",
+                         field="--executor", fix="add --executor ray, or drop them")
+    if executor == "ray" and shard:
+        raise UsageError("--executor ray makes the shards itself", field="--shard",
+                         fix="drop --shard (use --shards N for how many)")
     try:
-        result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume, out_dir=out_dir,
-                              use_cache=not no_cache, shard=_shard(shard))
+        if executor == "ray":
+            result = api.run_on_ray(config, address=ray_address, shards=shards, out_dir=out_dir,
+                                    run_id=run_id, resume=resume, use_cache=not no_cache,
+                                    limit=limit)
+        else:
+            result = api.run_eval(config, limit=limit, run_id=run_id, resume=resume,
+                                  out_dir=out_dir, use_cache=not no_cache, shard=_shard(shard))
     except KeyboardInterrupt:
         click.echo("interrupted: every finished decision is saved; rerun with --resume "
                    "to finish the rest", err=True)

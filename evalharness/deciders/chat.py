@@ -23,6 +23,7 @@ from ..records import Decision, GoldenItem, Usage
 from .base import DecisionRequest, check_prompt_variant
 from .model import CallError, ModelDecider, json_body, openai_call_errors
 from .completion import normalise_json
+from .batch_api import ProviderBatches
 from .fleet import Fleet
 from .openai_http import OpenAiHttp
 from .redaction import key_and_environment_secrets
@@ -140,12 +141,13 @@ class ChatLlm(ModelDecider):
         return key_and_environment_secrets(self.config.api_key_env)
 
     def check(self, policies: list[Policy], items: list[GoldenItem]) -> None:
-        self.price = lookup_price(self.config.model, self.config.price)
+        self.price = lookup_price(self.config.model, self.config.price, batch=self.config.batch)
         if self.price is None:
             raise DeciderError(
-                f"no known price for model {self.config.model!r}",
-                field=f"deciders.{self.config.name}.price",
-                fix="add price: {input_per_mtok: ..., output_per_mtok: ...} (0 for a local server)",
+                f"no known {'batch ' if self.config.batch else ''}price for model "
+                f"{self.config.model!r}", field=f"deciders.{self.config.name}.price",
+                fix="add price: {input_per_mtok: ..., output_per_mtok: ...} (the provider's "
+                    f"{'batch ' if self.config.batch else ''}rate; 0 for a local server)",
             )
         if self.config.api_key_env and not os.environ.get(self.config.api_key_env):
             raise DeciderError(
@@ -177,16 +179,16 @@ class ChatLlm(ModelDecider):
     def _openai_client(self, base: str | None = None) -> Any:
         if base is not None:  # a replica of the fleet
             if base not in self._replicas:
-                self._replicas[base] = OpenAiHttp(base, self._openai_key(), self.timeout_s)
+                self._replicas[base] = OpenAiHttp(base, self.openai_key(), self.timeout_s)
             return self._replicas[base]
         if self._client is None and provider_of(self.config.model) != "azure":
-            self._client = OpenAiHttp(self.config.api_base, self._openai_key(), self.timeout_s)
+            self._client = OpenAiHttp(self.config.api_base, self.openai_key(), self.timeout_s)
         if self._client is None:
             import openai
 
             # no configured key: the SDK reads OPENAI_API_KEY / AZURE_OPENAI_API_KEY itself; a
             # local server behind api_base may need no key at all
-            kwargs: dict[str, Any] = {"api_key": self._openai_key(), "timeout": self.timeout_s,
+            kwargs: dict[str, Any] = {"api_key": self.openai_key(), "timeout": self.timeout_s,
                                       "max_retries": 0}
             if provider_of(self.config.model) == "azure":
                 self._client = openai.AsyncAzureOpenAI(
@@ -195,7 +197,7 @@ class ChatLlm(ModelDecider):
                 self._client = openai.AsyncOpenAI(base_url=self.config.api_base, **kwargs)
         return self._client
 
-    def _openai_key(self) -> str | None:
+    def openai_key(self) -> str | None:
         """The configured key; without one, OPENAI_API_KEY / AZURE_OPENAI_API_KEY (the SDK's
         own choice); a local server behind api_base may need no key at all."""
         default_env = _DEFAULT_KEY_ENV.get(provider_of(self.config.model), "")
@@ -213,6 +215,9 @@ class ChatLlm(ModelDecider):
             "api_base": self.config.api_bases or self.config.api_base,
             **({"fleet": self.fleet.stats()} if self.fleet else {}),
             "client": self.client_kind,
+            **({"batch": {"completion_window": self.config.batch_window,
+                          "max_requests": self.config.batch_max_requests}}
+               if self.config.batch else {}),
             "structured_output": self.mode,
             "logprobs": self.want_logprobs,
             "prompt_variant": self.variant,
@@ -272,8 +277,18 @@ class ChatLlm(ModelDecider):
             body["seed"] = self.config.seed
         return body
 
+    def sent(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request body's parameters (all but the model name) of a payload."""
+        return {k: v for k, v in payload.items() if k not in _NOT_SENT}
+
+    def batch_api(self) -> ProviderBatches | None:
+        if not self.config.batch:
+            return None
+        return ProviderBatches(self.config, client_kind=self.client_kind,
+                               api_key=self.openai_key(), sent=self.sent)
+
     async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
-        params = {k: v for k, v in payload.items() if k not in _NOT_SENT}
+        params = self.sent(payload)
         start = time.perf_counter()
         if self.fleet is None:
             response = await self._call_base(params, None)

@@ -80,6 +80,18 @@ class LlmDeciderConfig(DeciderOptions):
     URLs; litellm translates them for other providers). Default: what litellm's model map says
     of the model; set it for a vision model it does not know (e.g. behind ``api_base``). A
     decider that cannot see images judges their items on text alone, and says so."""
+    batch: bool = False
+    """Send the run's requests through the provider's batch API (OpenAI's Batch API through the
+    openai SDK, other providers through litellm where it supports them): answered within
+    ``batch_window`` at the batch price (litellm's map; ``price:`` overrides). The run records
+    each batch in ``batches.jsonl``, so ``--resume`` after a kill polls the batch it submitted
+    instead of paying again."""
+    batch_window: Literal["24h"] = "24h"
+    """The completion window asked for (OpenAI offers 24h)."""
+    batch_poll_s: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds between status checks of a submitted batch."""
+    batch_max_requests: int = Field(default=50_000, ge=1, le=50_000)
+    """Requests per batch (OpenAI's limit is 50,000 and 200 MB); more are split over batches."""
     bundle: str | None = None
     """Ask every policy of this bundle (the config's ``bundles:``) in one structured-output call
     per item instead of one call per policy. Each policy still gets its own decision row; the
@@ -101,9 +113,11 @@ class LlmDeciderConfig(DeciderOptions):
                 raise ValueError("api_bases: each replica may be listed once")
             if self.model.startswith("azure/"):
                 raise ValueError("api_bases: Azure OpenAI deployments take one api_base")
+        if self.batch and self.api_bases is not None:
+            raise ValueError("batch: a provider batch API takes one api_base, not a fleet")
         if self.embedded:
             remote = [f for f in ("api_base", "api_bases", "api_key_env", "api_version", "price")
-                      if getattr(self, f) is not None]
+                      if getattr(self, f) is not None] + (["batch"] if self.batch else [])
             if remote:
                 raise ValueError(f"{remote} apply to remote models, not model: embedded")
             if self.vision:

@@ -23,8 +23,9 @@ from .ratelimit import AdaptiveLimiter
 from .redaction import Redactor
 
 __all__ = ["FATAL_STATUS", "CallError", "CallOutcome", "ModelDecider", "Tries", "call_model",
-           "call_with_retries", "connection_failure", "connection_reset", "json_body",
-           "openai_call_errors", "shared_decisions", "truncated_body"]
+           "call_with_retries", "connection_failure", "connection_reset", "error_outcome",
+           "json_body", "openai_call_errors", "read_outcome", "shared_decisions",
+           "truncated_body"]
 
 
 FATAL_STATUS = frozenset({401, 403, 404})
@@ -186,6 +187,11 @@ class ModelDecider(Decider):
               attempts: int) -> Decision:
         """The decision a response means."""
 
+    def batch_api(self) -> Any:
+        """The provider batch API this decider's calls go through instead of one call each
+        (``batch: true``: a :class:`~.batch_api.ProviderBatches`), or None."""
+        return None
+
     async def aclose(self) -> None:
         """Close what :meth:`call` opened on the running event loop (connection pools); called
         once the calls of a run, or of :meth:`decide`, are done."""
@@ -275,28 +281,40 @@ async def call_model(
     """Call the model under the call policy (:func:`call_with_retries`). Never raises for a
     failed call: it is an ``error`` decision, its message redacted."""
     tries = Tries()
-    fatal: str | None = None
     try:
         response = await call_with_retries(
             lambda: decider.call(payload), timeout_s=decider.timeout_s,
             max_attempts=decider.max_attempts, limiter=limiter, tries=tries)
     except CallError as exc:
-        message = str(exc)
-        fatal = redactor(message) if exc.fatal else None
+        return error_outcome(decider, request, str(exc), tries.n, redactor, fatal=exc.fatal)
     except Exception as exc:  # a bug or an unexpected client failure: an outcome, not a crash
-        message = f"{type(exc).__name__}: {exc}"
-    else:
-        try:
-            decision = decider.parse(request, response, cached=False, attempts=tries.n)
-        except Exception as exc:
-            message = f"could not read the response: {type(exc).__name__}: {exc}"
-        else:
-            if decision.raw:
-                decision.raw = redactor(decision.raw)
-            return CallOutcome(decision, response, None, tries.n)
-    error = decider.decision(request, label=None, outcome="error", attempts=tries.n,
-                             error=redactor(message))
-    return CallOutcome(error, None, fatal, tries.n)
+        return error_outcome(decider, request, f"{type(exc).__name__}: {exc}", tries.n, redactor)
+    return read_outcome(decider, request, response, tries.n, redactor)
+
+
+def read_outcome(decider: ModelDecider, request: DecisionRequest, response: dict[str, Any],
+                 attempts: int, redactor: Redactor) -> CallOutcome:
+    """The outcome of an answered call: its decision (raw text redacted), or an ``error`` when
+    the answer cannot be read."""
+    try:
+        decision = decider.parse(request, response, cached=False, attempts=attempts)
+    except Exception as exc:
+        return error_outcome(decider, request,
+                             f"could not read the response: {type(exc).__name__}: {exc}",
+                             attempts, redactor)
+    if decision.raw:
+        decision.raw = redactor(decision.raw)
+    return CallOutcome(decision, response, None, attempts)
+
+
+def error_outcome(decider: ModelDecider, request: DecisionRequest, message: str, attempts: int,
+                  redactor: Redactor, *, fatal: bool = False) -> CallOutcome:
+    """A failed call: an ``error`` decision, its message redacted (and the run-stopping
+    ``fatal`` message of a 401, 403 or 404)."""
+    message = redactor(message)
+    error = decider.decision(request, label=None, outcome="error", attempts=attempts,
+                             error=message)
+    return CallOutcome(error, None, message if fatal else None, attempts)
 
 
 def shared_decisions(decider: ModelDecider, group: Sequence[DecisionRequest], outcome: CallOutcome,

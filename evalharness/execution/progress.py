@@ -42,6 +42,9 @@ class Progress:
     def show(self, label: str) -> None:
         """Display the current state."""
 
+    def note(self, text: str) -> None:
+        """Say what the run is waiting for (e.g. a provider batch's status)."""
+
     def close(self) -> None:
         """Finish the display."""
 
@@ -66,6 +69,10 @@ class LogProgress(Progress):
                 else f"[{self.done}/{self.total}] {label}",
                 file=self.stream, flush=True,
             )
+
+
+    def note(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
 
 
 class BarProgress(Progress):
@@ -104,6 +111,10 @@ class BarProgress(Progress):
             self._task, completed=self.done, description=label or "deciding",
             rate=f"{self.rate():.1f}/s", extra=f"errors {self.errors}  ${self.cost:.4f}",
         )
+
+    def note(self, text: str) -> None:
+        self._label = text
+        self._draw(text)
 
     def close(self) -> None:
         self._draw(self._label)

@@ -205,14 +205,17 @@ class RunDir:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the run folder exclusively: a second process resuming the same run stops at once
-        instead of writing every decision twice."""
+        instead of writing every decision twice. The lock file names the holder's process id."""
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.file(".lock"), "w") as fh:
+        with open(self.file(".lock"), "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RunDirError("another process is writing this run", file=str(self.path),
                                   fix="wait for it to finish, or stop it first") from None
+            fh.truncate(0)
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
             try:
                 yield
             finally:

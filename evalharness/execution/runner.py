@@ -5,7 +5,8 @@ Work already in ``decisions.jsonl`` is skipped, so a resumed run does only what 
 (hits are never paid twice; errors are never cached), bounded concurrency per endpoint with adaptive
 rate limiting, retries with exponential backoff and jitter for retryable failures only (honouring
 ``Retry-After``), and a per-request timeout. A failure that survives its retries is an ``error``
-outcome, never a dropped item.
+outcome, never a dropped item. A decider with ``batch: true`` sends its cache misses through
+its provider's batch API instead (:mod:`.batches`), with the same parse, outcomes and cache.
 
 Combining deciders (ensembles, :class:`~evalharness.deciders.base.CombiningDecider`) run last,
 each after the combining deciders among its members, on the requests every applicable member has
@@ -31,6 +32,7 @@ from typing import Any
 
 from .cache import ResponseCache, cache_key
 from ..deciders import Decider, DecisionRequest, ModelDecider
+from ..deciders.batch_api import ProviderBatches
 from ..deciders.model import call_model, shared_decisions
 from ..deciders.ratelimit import AdaptiveLimiter
 from ..deciders.base import CombiningDecider, DecisionKey, run_coroutine
@@ -40,6 +42,8 @@ from .progress import Progress, make_progress
 from ..records import Decision
 from ..deciders.redaction import Redactor
 from .rundir import DecisionLog, RunDir
+from .watch import CallWatch
+from .batches import LEDGER, BatchDrain, BatchLedger
 from .sidecar import import_parquet
 from .warmup import Warmup
 
@@ -49,39 +53,6 @@ LOOKUP_CHUNK = 500
 
 WRITE_BATCH = 256
 """Decisions of a recomputable decider written with one write call (a call costs ~10 us here)."""
-
-FIRST_CALLS = 5
-"""A model decider with at least this many calls to make whose first this-many calls all end in
-``error`` stops the run: an endpoint that answers nothing would otherwise be asked for every item.
-(With fewer calls to make, errors are outcomes like any other, and count in the error budget.)"""
-
-
-class _Watch:
-    """Stops a decider whose calls cannot succeed: a fatal answer, or only errors at first."""
-
-    def __init__(self, decider: ModelDecider) -> None:
-        self.decider = decider
-        self.done = 0
-        self.errors = 0
-        self.last_error = ""
-
-    def saw(self, decision: Decision, fatal: str | None) -> None:
-        if fatal:
-            raise DeciderError(
-                f"decider {self.decider.name}: the provider refused the request ({fatal}); the "
-                f"run stopped after {self.done + 1} call{'s' if self.done else ''}",
-                fix="check the key (api_key_env), the model name and api_base, then run again "
-                    "with --resume")
-        self.done += 1
-        if decision.outcome == "error":
-            self.errors += 1
-            self.last_error = decision.error or ""
-        if self.done == FIRST_CALLS and self.errors == FIRST_CALLS:
-            raise DeciderError(
-                f"decider {self.decider.name}: its first {FIRST_CALLS} calls all failed (last: "
-                f"{self.last_error}); the run stopped",
-                fix="check that the endpoint is up and answers, then run again with --resume")
-
 
 @dataclass
 class Work:
@@ -214,7 +185,8 @@ def execute(
         stats = RunStats()
         with make_progress(sum(len(w.requests) for w in work), live=live) as progress:
             writer = _Writer(out, done, progress, stats, kept, voters)
-            _execute(plan, work, writer, cache, epoch, stats, combining, warm)
+            _execute(plan, work, writer, cache, epoch, stats, combining, warm,
+                     BatchLedger(run_dir.file(LEDGER)))
     return stats
 
 
@@ -252,8 +224,8 @@ def _ready(decider: CombiningDecider, request: DecisionRequest, decided: Contain
 
 
 def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseCache | None,
-             epoch: int, stats: RunStats, combining: Sequence[CombiningDecider] = (),
-             warm: Sequence[Callable[[], object]] = ()) -> None:
+             epoch: int, stats: RunStats, combining: Sequence[CombiningDecider],
+             warm: Sequence[Callable[[], object]], ledger: BatchLedger) -> None:
     redactor = Redactor.for_deciders(plan.deciders)
     try:
         for unit in work:
@@ -267,7 +239,7 @@ def _execute(plan: WorkPlan, work: list[Work], writer: _Writer, cache: ResponseC
             called = threading.Event()
             with Warmup((import_parquet, *warm), called):  # the log's copy: pyarrow
                 run_coroutine(_run_models(model_work, writer, cache, epoch, redactor, stats,
-                                          called))
+                                          called, ledger))
         owed = {id(w.decider): w for w in work}
         by_name = {d.name: d for d in plan.deciders}
         for decider in combining:
@@ -289,19 +261,26 @@ def _setup(plan: WorkPlan, decider: Decider, cache: ResponseCache | None) -> Non
 
 
 async def _run_models(work: list[Work], writer: _Writer, cache: ResponseCache | None, epoch: int,
-                      redactor: Redactor, stats: RunStats, called: threading.Event) -> None:
-    """Every model decider's work, concurrently; ``called`` is set once a model has answered
-    from elsewhere (an endpoint: from then on the run mostly waits)."""
+                      redactor: Redactor, stats: RunStats, called: threading.Event,
+                      ledger: BatchLedger) -> None:
+    """Every model decider's work, concurrently (a batched decider's through its provider's
+    batch API); ``called`` is set once a model has answered from elsewhere (an endpoint: from
+    then on the run mostly waits)."""
     limiters: dict[str, AdaptiveLimiter] = {}
+    drains = []
     for unit in work:
         decider = unit.decider
         assert isinstance(decider, ModelDecider)
-        limiters.setdefault(decider.endpoint, AdaptiveLimiter(decider.concurrency))
+        api = decider.batch_api()
+        if api is not None:
+            called.set()  # the run waits on the provider from the start
+            drains.append(_drain_batched(unit, api, ledger, writer, cache, epoch, redactor,
+                                         stats))
+            continue
+        limiter = limiters.setdefault(decider.endpoint, AdaptiveLimiter(decider.concurrency))
+        drains.append(_drain(unit, limiter, writer, cache, epoch, redactor, stats, called))
     try:
-        await asyncio.gather(*(
-            _drain(u, limiters[u.decider.endpoint], writer, cache, epoch, redactor, stats, called)  # type: ignore[attr-defined]
-            for u in work
-        ))
+        await asyncio.gather(*drains)
     finally:
         if cache is not None:
             cache.flush()  # the decisions are written; now their buffered responses
@@ -317,7 +296,7 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
     decider = unit.decider
     assert isinstance(decider, ModelDecider)
     queue = _misses(unit.requests, decider, writer, cache, epoch)
-    watch = _Watch(decider)
+    watch = CallWatch(decider)
     stopped = False
 
     async def one(group: list[DecisionRequest], payload: dict[str, Any], key: str) -> None:
@@ -347,6 +326,26 @@ async def _drain(unit: Work, limiter: AdaptiveLimiter, writer: _Writer, cache: R
         await one(group, payload, key)
         break
     await asyncio.gather(*(worker() for _ in range(min(decider.concurrency, len(unit.requests)))))
+
+
+async def _drain_batched(unit: Work, api: ProviderBatches, ledger: BatchLedger, writer: _Writer,
+                         cache: ResponseCache | None, epoch: int, redactor: Redactor,
+                         stats: RunStats) -> None:
+    """Serve cache hits, then decide the misses through the provider's batch API
+    (:class:`~.batches.BatchDrain`), stopping as an online decider would when its answers are
+    only errors or the provider refuses the key."""
+    decider = unit.decider
+    assert isinstance(decider, ModelDecider)
+    calls = list(_misses(unit.requests, decider, writer, cache, epoch))
+    if not calls and not ledger.open_for(decider.name):
+        return
+
+    drain = BatchDrain(decider, api, ledger, write=lambda ds: writer.write_many(ds, decider),
+                       cache=cache, note=writer.progress.note, redactor=redactor)
+    try:
+        await drain.run(calls)
+    finally:
+        stats.counts["calls"] += drain.calls_made
 
 
 def _misses(requests: Sequence[DecisionRequest], decider: ModelDecider, writer: _Writer,

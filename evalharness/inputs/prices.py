@@ -65,8 +65,10 @@ def model_info(model: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def lookup_price(model: str, override: Any = None) -> TokenPrice | None:
-    """The price of ``model``: the config's ``price:`` block if given, else litellm's map."""
+def lookup_price(model: str, override: Any = None, *, batch: bool = False) -> TokenPrice | None:
+    """The price of ``model``: the config's ``price:`` block if given, else litellm's map (its
+    batch rates, ``*_cost_per_token_batches``, for a provider batch API; None when the map has
+    none for the model)."""
     if override is not None:
         per = 1e-6
         cached = override.cached_input_per_mtok
@@ -81,6 +83,14 @@ def lookup_price(model: str, override: Any = None) -> TokenPrice | None:
         return None
     key, entry = found
     _, version = _price_map()
+    if batch:
+        if entry.get("input_cost_per_token_batches") is None:
+            return None
+        price_in = float(entry["input_cost_per_token_batches"])
+        return TokenPrice(input=price_in,
+                          output=float(entry.get("output_cost_per_token_batches") or 0.0),
+                          cached_input=price_in,
+                          source=f"litellm {version} price map ({key}, batch)")
     price_in = float(entry["input_cost_per_token"])
     cached = entry.get("cache_read_input_token_cost")
     return TokenPrice(

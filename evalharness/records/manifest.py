@@ -80,6 +80,6 @@ class Manifest(Record):
     endpoints: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Per model endpoint: concurrency bounds and rate limits met in the last session."""
     error_budget: dict[str, Any] = Field(default_factory=dict)
+    """``max_error_rate`` and the deciders over it (the run exits 3 when there are any)."""
     merged_from: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     """The shard runs (``run --shard K/N``, K in order) this run was merged from."""
-    """``max_error_rate`` and the deciders over it (the run exits 3 when there are any)."""

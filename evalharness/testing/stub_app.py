@@ -2,7 +2,8 @@
 process.
 
 Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``GET /health``,
-``GET /stats``, ``POST /reset`` (forgets requests, fault attempts, cached prefixes, rate debt).
+``GET /stats``, ``POST /reset`` (forgets requests, fault attempts, cached prefixes, rate debt),
+and the provider Batch API's files and batches (:mod:`.stub_batches`).
 
 ``/stats`` (and :meth:`StubServer.stats`) is a JSON object:
 
@@ -20,6 +21,7 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``
 - ``images``: per completion request, in the same order, the sha256 (hex) of each image of its
   last user message (``[]`` for none);
 - ``upstream``: the proxy target or null;
+- ``batches``: the Batch API's counts (:meth:`.stub_batches.BatchApi.stats`);
 - ``random_faults``: null, or what the seeded random mode (``fault_rate``) planned and injected:
   its settings, ``planned`` (one entry per faulted conversation: ``item``, ``kind``, ``times`` —
   null = always —, ``attempts``, ``injected``) and ``by_kind`` (see
@@ -61,6 +63,7 @@ from .fault_responses import BODY_KINDS, Dropped, broken_body, drop, rate_limite
 from .fault_responses import error as _error
 from .fault_responses import json_response as _json
 from .faults import Fault, FaultTable, RandomFaults, TokenBucket, default_faults, parse_fault
+from .stub_batches import BatchApi
 from .stub_model import RequestError, StubModel, image_digests, item_text, last_user_text
 
 _SHUTDOWN_TIMEOUT_S = 0.5  # aiohttp cancels handlers still running after this, on stop
@@ -92,6 +95,8 @@ class StubApp:
         require_model: bool = False,
         random_faults: RandomFaults | None = None,
         echo_headers: bool = False,
+        batch_duration_s: float = 0.3,
+        batch_answer_limit: int | None = None,
     ) -> None:
         if latency_s < 0 or hang_s < 0:
             raise ValueError("latency_s and hang_s must be >= 0")
@@ -116,6 +121,7 @@ class StubApp:
         self._session: ClientSession | None = None
         self._stopping: asyncio.Event | None = None
         self._lock = threading.Lock()
+        self.batches = BatchApi(self, duration_s=batch_duration_s, answer_limit=batch_answer_limit)
         self._reset_counters()
 
     # -- bookkeeping (thread-safe) ------------------------------------------------------------
@@ -157,6 +163,7 @@ class StubApp:
                 "images": [list(found) for found in self._images],
                 "upstream": self.upstream,
             }
+            out["batches"] = self.batches.stats()
             if requests:
                 out["requests"] = [dict(entry) for entry in self._log]
         out["random_faults"] = self.faults.random_stats()
@@ -209,6 +216,7 @@ class StubApp:
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats_handler)
         app.router.add_post("/reset", self._reset_handler)
+        self.batches.routes(app)
         return app
 
     async def serve(self, sock: socket.socket, ready: threading.Event | None = None,

@@ -91,6 +91,9 @@ class StubServer:
     vision
         Whether the model takes image parts (checked: base64 data URLs of real images); without
         it every image part is a 400, as a text-only model answers.
+    batch_duration_s, batch_answer_limit
+        The Batch API (:mod:`.stub_batches`): seconds from a batch's creation to its end, and
+        how many lines a batch answers before it expires (None: all).
     """
 
     def __init__(
@@ -122,6 +125,8 @@ class StubServer:
         fault_always_share: float = 0.25,
         echo_headers: bool = False,
         vision: bool = True,
+        batch_duration_s: float = 0.3,
+        batch_answer_limit: int | None = None,
     ) -> None:
         random_faults = None if fault_rate is None else RandomFaults(
             fault_rate, fault_seed, kinds=fault_kinds, max_times=fault_max_times,
@@ -134,6 +139,7 @@ class StubServer:
             rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst, upstream=upstream,
             upstream_timeout_s=upstream_timeout_s, api_key=api_key, require_model=require_model,
             random_faults=random_faults, echo_headers=echo_headers, vision=vision,
+            batch_duration_s=batch_duration_s, batch_answer_limit=batch_answer_limit,
         )
         self.host = host
         self._port = port
@@ -265,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--upstream", default=None, metavar="URL",
                    help="proxy mode: forward to this OpenAI-compatible base URL")
     p.add_argument("--upstream-timeout", type=float, default=300.0, metavar="S")
+    p.add_argument("--batch-duration", type=float, default=0.3, metavar="S",
+                   help="Batch API: seconds from a batch's creation to its end")
+    p.add_argument("--batch-answer-limit", type=int, default=None, metavar="N",
+                   help="Batch API: lines a batch answers before it expires")
     return p
 
 
@@ -286,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             upstream=args.upstream, upstream_timeout_s=args.upstream_timeout,
             random_faults=random_faults, echo_headers=args.echo_headers,
             api_key=os.environ[args.api_key_env] if args.api_key_env else None,
+            batch_duration_s=args.batch_duration, batch_answer_limit=args.batch_answer_limit,
         )
         sock = _bind(args.host, args.port)
     except (ValueError, OSError, KeyError) as exc:
