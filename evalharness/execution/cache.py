@@ -39,6 +39,8 @@ BUSY_TIMEOUT_S = 15
 """How long one write waits for another process's write lock (SQLite's busy handler)."""
 WRITE_ATTEMPTS = 3
 """Tries of one write transaction that met a locked database even after the busy timeout."""
+OPEN_ATTEMPTS = 10
+"""Tries of opening a cache another process is creating at the same moment."""
 FLUSH_ROWS = 256
 """Buffered responses that make :meth:`ResponseCache.put` store the buffer."""
 FLUSH_S = 1.0
@@ -84,14 +86,28 @@ class ResponseCache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            self._open()
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(
                 f"cannot open the response cache: {exc}", file=str(self.path), field="cache.dir",
                 fix="move or delete that file, point cache.dir elsewhere, or run with --no-cache",
             ) from None
+
+    def _open(self) -> None:
+        """WAL mode and the migrations, tried again while another process opening the same new
+        file holds it: switching a new file to WAL can answer "locked" at once, without
+        SQLite's busy handler waiting (bounded: ``OPEN_ATTEMPTS`` tries, ~6 s in all)."""
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
+                if not locked or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))
 
     def _migrate(self) -> None:
         """Apply the missing migrations in one write transaction: a second process opening the
