@@ -36,7 +36,7 @@ test: $(VENV)/.installed-dev,local system-deps
 
 # Benchmarks (not part of `make test`): each prints markdown; paste the results into bench/RESULTS.md.
 # The peers (inspect_ai, promptfoo) are installed outside the project's venv by bench/setup_peers.sh.
-BENCHES := client_overhead bootstrap api_throughput peers embedded scale bundles batch_api
+BENCHES := client_overhead bootstrap api_throughput peers embedded scale bundles batch_api viewer
 bench: $(VENV)/.installed-dev,local
 	bash bench/setup_peers.sh
 	@set -e; for b in $(BENCHES); do echo "### bench/$$b.py" >&2; $(BIN)/python bench/$$b.py; done

@@ -29,16 +29,22 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, report_run):
-    """The report loaded from file://, with every console message, page error and dialog kept."""
-    context = browser.new_context(viewport={"width": 1320, "height": 1000})
-    pg = context.new_page()
+def watched(pg):
+    """``pg`` keeping every console message, page error, dialog (dismissed) and request it
+    sees in ``pg.events``."""
     pg.events = {"console": [], "pageerror": [], "dialog": [], "request": []}
     pg.on("console", lambda msg: pg.events["console"].append(f"{msg.type}: {msg.text}"))
     pg.on("pageerror", lambda err: pg.events["pageerror"].append(str(err)))
     pg.on("dialog", lambda d: (pg.events["dialog"].append(d.message), d.dismiss()))
     pg.on("request", lambda req: pg.events["request"].append(req.url))
+    return pg
+
+
+@pytest.fixture
+def page(browser, report_run):
+    """The report loaded from file://, with every console message, page error and dialog kept."""
+    context = browser.new_context(viewport={"width": 1320, "height": 1000})
+    pg = watched(context.new_page())
     pg.goto((report_run / "report.html").as_uri())
     pg.wait_for_load_state("load")
     yield pg

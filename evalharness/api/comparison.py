@@ -10,6 +10,7 @@ from ..gating.gate import check_gate
 from ..inputs.gate_file import load_gate
 from ..records.comparison import CompareResult
 from ..records.gate import GateFile
+from .adjudication import load_adjudication, regold_decisions
 
 __all__ = ["compare_runs"]
 
@@ -21,6 +22,7 @@ def compare_runs(
     gate: GateFile | Path | str | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    adjudicated: Path | str | None = None,
 ) -> CompareResult:
     """Compare two run folders item by item and, with a gate, check the candidate against it.
 
@@ -31,18 +33,27 @@ def compare_runs(
     :class:`~evalharness.records.errors.ConfigError`
     for unreadable input, for runs that share no item (or no item of the same gold), and for a
     gate check over zero items or a gate that checks nothing; a failed gate is not raised here
-    (the CLI turns it into exit 1).
+    (the CLI turns it into exit 1). ``adjudicated`` (an adjudication file) grades both runs
+    against its verdicts' labels.
     """
     gate_file = load_gate(gate) if isinstance(gate, (str, Path)) else gate
     alpha = gate_file.alpha if gate_file else 0.05
-    runs = []
+    adjudication = load_adjudication(adjudicated) if adjudicated is not None else None
+    runs, changed = [], set()
     for path in (base_dir, candidate_dir):
         run = RunDir(Path(path))
-        runs.append((run.read_manifest(), run.read_decisions()))
+        decisions = run.read_decisions()
+        if adjudication is not None:
+            decisions, moved = regold_decisions(decisions, adjudication)
+            changed |= moved
+        runs.append((run.read_manifest(), decisions))
     (mb, db), (mc, dc) = runs
     result = compare_decisions(mb, db, mc, dc, base_path=base_dir, candidate_path=candidate_dir,
                                confidence=1 - alpha, alpha=alpha, n_resamples=n_resamples,
                                seed=seed, power=gate_file.power if gate_file else 0.8)
+    if adjudication is not None:
+        result.notes.insert(0, f"graded against adjudicated gold {adjudication.file} (version "
+                               f"{adjudication.version}): {len(changed)} gold labels changed")
     if gate_file is not None:
         result.gate = check_gate(result, gate_file)
     return result

@@ -19,7 +19,10 @@ from pydantic import ValidationError
 from ..records.errors import ConfigError, Problem, RunDirError, UsageError, block_problems
 from ..records import HUMAN_RATER, Manifest
 from ..report.routing import render_routing_markdown, routing_summary_lines
+from ..records.metrics import AdjudicationSummary
 from ..records.routing import PolicyRouting, RoutingPlan
+from ..scoring.adjudicated import changed_per_policy
+from .adjudication import load_adjudication
 from ..routing import PolicyData, build_policy_data, route_policy
 from ..scoring.production import run_prevalence, run_sampling
 from ..execution.rundir import RunDir, write_atomic
@@ -213,6 +216,7 @@ def recommend_tiers(
     targets: RoutingTargets | None = None,
     *,
     write: bool = True,
+    adjudicated: Path | str | None = None,
     **overrides: Any,
 ) -> RoutingPlan:
     """Recommend which tier takes which cases, per policy of a finished run.
@@ -222,6 +226,8 @@ def recommend_tiers(
     run_dir : folder written by ``evalharness run``.
     targets : the targets; default: the run config's ``routing:`` block, else the defaults.
     write : write ``routing.yaml`` and ``routing.md`` into ``run_dir`` (default True).
+    adjudicated : an adjudication file: route against its verdicts' labels as gold (the plan
+        records the file, its version and how many labels changed).
     **overrides : RoutingTargets fields replacing those of ``targets`` (None values are ignored),
         e.g. ``precision_target=0.9, recall_target=0.8, daily_volume=50_000``.
 
@@ -256,10 +262,18 @@ def recommend_tiers(
         overrides["prevalence"] = {**{pid: every for pid in manifest.policies}, **given}
     if overrides:
         targets = _apply_overrides(targets, overrides)
+    adjudication = load_adjudication(adjudicated) if adjudicated is not None else None
     decisions = run.read_table()
     if not len(decisions):
         raise RunDirError("no decisions to route", file=str(run.file("decisions.jsonl")),
                           fix="finish the run first (evalharness run CONFIG --resume)")
+    regraded = None
+    if adjudication is not None:
+        decisions, changed, unused = adjudication.regold(decisions)
+        regraded = AdjudicationSummary(
+            file=str(adjudication.file), version=adjudication.version,
+            verdicts=adjudication.verdicts, changed=changed_per_policy(decisions, changed),
+            not_in_run=unused)
     deciders = {str(name) for (name,) in decisions.groups(
         ~decisions.is_value("decider_kind", HUMAN_RATER), by=("decider",))}
     meta_keys = {k for meta in decisions.meta for k in meta}
@@ -306,6 +320,7 @@ def recommend_tiers(
         },
         daily_volume=targets.daily_volume,
         policies=policies,
+        adjudication=regraded,
     )
     if write:
         write_atomic(run.file(ROUTING_YAML), dump_yaml(plan))

@@ -8,7 +8,7 @@ traceback with EVALHARNESS_DEBUG=1); 130 interrupted (the run folder is resumabl
 
 from __future__ import annotations
 
-from . import compare, monitor, route  # noqa: F401 (each registers its commands)
+from . import compare, monitor, review, route  # noqa: F401 (each registers its commands)
 from .main import cli
 
 

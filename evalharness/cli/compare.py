@@ -9,7 +9,7 @@ import click
 
 from .. import api
 from ..records.errors import GateFailure, Problem, UsageError
-from .main import RUN_DIR_PATH, cli
+from .main import ADJUDICATED, RUN_DIR_PATH, cli
 
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -32,8 +32,10 @@ def _write(path: Path, text: str) -> None:
               help="Write the full comparison (and gate verdict) as JSON.")
 @click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True,
               help="Paired bootstrap resamples for the intervals.")
+@ADJUDICATED
 def compare(base_run: Path, candidate_run: Path, gate_file: Path | None, junit_file: Path | None,
-            summary_file: Path | None, json_file: Path | None, resamples: int) -> None:
+            summary_file: Path | None, json_file: Path | None, resamples: int,
+            adjudicated: Path | None) -> None:
     """Compare CANDIDATE_RUN with BASE_RUN item by item: flips, metric deltas with paired
     intervals, McNemar's test, cost and latency. Calls no model.
 
@@ -44,7 +46,8 @@ def compare(base_run: Path, candidate_run: Path, gate_file: Path | None, junit_f
     if junit_file and not gate_file:
         raise UsageError("--junit needs --gate (the test cases are the gate's checks)",
                          field="--junit", fix="add --gate configs/gate.yaml")
-    result = api.compare_runs(base_run, candidate_run, gate=gate_file, n_resamples=resamples)
+    result = api.compare_runs(base_run, candidate_run, gate=gate_file, n_resamples=resamples,
+                              adjudicated=adjudicated)
     text = api.compare_markdown(result)
     click.echo(text, nl=False)
     if summary_file:

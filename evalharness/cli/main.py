@@ -166,11 +166,18 @@ def _print_estimate(estimate: "api.RunEstimate") -> None:
                "their hourly rate); nothing was called")
 
 
+ADJUDICATED = click.option(
+    "--adjudicated", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Grade against the verdicts of this adjudication file (<set>.adjudications.jsonl).")
+
+
 @cli.command()
 @click.argument("run_dir", type=RUN_DIR_PATH)
-def report(run_dir: Path) -> None:
-    """Recompute metrics.json and re-render the reports of RUN_DIR (calls no model)."""
-    api.write_report(run_dir)
+@ADJUDICATED
+def report(run_dir: Path, adjudicated: Path | None) -> None:
+    """Recompute metrics.json and re-render the reports of RUN_DIR (calls no model); with
+    --adjudicated, against adjudicated gold, saying what moved."""
+    api.write_report(run_dir, adjudicated=adjudicated)
     click.echo(str(run_dir / "report.html"))
     click.echo(str(run_dir / "report.md"))
 

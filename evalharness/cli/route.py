@@ -8,7 +8,7 @@ import click
 
 from ..records.errors import UsageError
 from .. import api
-from .main import RUN_DIR_PATH, cli
+from .main import ADJUDICATED, RUN_DIR_PATH, cli
 
 _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)
 
@@ -40,8 +40,9 @@ _RATE = click.FloatRange(0, 1, min_open=True, max_open=True)
               metavar="FILE",
               help="YAML file of routing targets (per-policy, per-label and per-slice targets, "
                    "cost overrides); replaces the run config's routing: block. Flags override it.")
+@ADJUDICATED
 def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...],
-          prevalence: tuple[str, ...], **flags: object) -> None:
+          prevalence: tuple[str, ...], adjudicated: Path | None, **flags: object) -> None:
     """Recommend which tier (classic, LLM, human site) takes which cases of each policy of RUN_DIR.
 
     Thresholds are chosen on a seeded calibration split and checked on the validation split;
@@ -56,7 +57,11 @@ def route(run_dir: Path, targets_file: Path | None, deciders: tuple[str, ...],
         overrides["deciders"] = list(deciders)
     if prevalence:
         overrides["prevalence"] = _prevalence(prevalence)
-    plan = api.recommend_tiers(run_dir, targets, **overrides)
+    plan = api.recommend_tiers(run_dir, targets, adjudicated=adjudicated, **overrides)
+    if plan.adjudication is not None:
+        changed = sum(plan.adjudication.changed.values())
+        click.echo(f"graded against adjudicated gold {plan.adjudication.file} (version "
+                   f"{plan.adjudication.version}): {changed} gold labels changed")
     for line in api.routing_summary_lines(plan):
         click.echo(line)
     click.echo(f"sign-off: {run_dir / 'routing.md'}")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 
+from ..inputs.adjudications import adjudication_path, card_block, with_card_block
 from ..records.errors import GoldenSetError
 from ..records import GoldenItem
 from .cards import render_card
@@ -77,7 +78,9 @@ def write_set(info: SetInfo, conversion: Conversion, source: Path, out_dir: Path
     summary.sha256 = hashlib.sha256(content).hexdigest()
     (folder / "LICENSE").write_bytes(license_text)
     card = render_card(info, conversion, summary)
-    (folder / "CARD.md").write_text(card, encoding="utf-8")
+    verdicts = adjudication_path(path)  # a rebuilt set keeps its adjudication section
+    block = card_block(verdicts) if verdicts.exists() else None
+    (folder / "CARD.md").write_text(with_card_block(card, block), encoding="utf-8")
     return summary
 
 

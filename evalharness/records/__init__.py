@@ -11,6 +11,7 @@ carrying its ``schema_version``. These modules import nothing else from the pack
 * :mod:`.gate` — gate files and the gate's verdict;
 * :mod:`.comparison` — ``compare --json``;
 * :mod:`.history` — ``history --json``;
+* :mod:`.adjudication` — verdicts of an adjudication file (``<set>.adjudications.jsonl``);
 * :mod:`.kinds` — outcomes, decider kinds, slice rules; :mod:`.errors` — the error tree.
 
 When a field is renamed, bump the version and add a before-validator that upgrades old rows on

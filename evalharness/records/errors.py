@@ -9,6 +9,8 @@ The tree::
      ├── GoldenSetError           a golden set file (row-level)
      ├── DeciderError             a decider that cannot be set up (missing model, price, key)
      ├── RunDirError              a run directory that cannot be read or resumed
+     ├── QaFileError              a production QA file or BPO export
+     ├── AdjudicationError        an adjudication file or a verdict for one
      └── GateFailure              exit 1: a regression gate failed
 
 Every error holds one or more :class:`Problem` s; the CLI prints one line per problem and never a
@@ -109,6 +111,10 @@ class RunDirError(EvalHarnessError):
 
 class QaFileError(EvalHarnessError):
     """A production QA file (for ``monitor``, or a BPO export to import) is invalid."""
+
+
+class AdjudicationError(EvalHarnessError):
+    """An adjudication file, or a verdict to add to one, is invalid."""
 
 
 class GateFailure(EvalHarnessError):

@@ -10,7 +10,7 @@ from pydantic import Field
 from .base import Record
 from .kinds import DeciderKind
 
-__all__ = ["ActionEnforcement", "Difference", "HumanAgreement", "Interval", "LabelAgreement",
+__all__ = ["ActionEnforcement", "AdjudicationSummary", "DeciderMove", "Difference", "HumanAgreement", "Interval", "LabelAgreement",
            "MetricRow", "MetricsFile", "OrdinalMetrics", "ProductionRates", "RaterScore",
            "ReliabilityBin", "ScoreQuality", "SiteScore", "SliceAgreement", "SliceKey"]
 
@@ -315,8 +315,43 @@ class HumanAgreement(Record):
     """The site with the highest accuracy, which the others are compared against."""
 
 
+class DeciderMove(Record):
+    """One decider's accuracy on one policy against the original and the adjudicated gold."""
+
+    policy: str
+    decider: str
+    n: int
+    changed: int
+    """Of its decisions, those whose gold the verdicts changed."""
+    before: Interval
+    """Accuracy against the original gold."""
+    after: Interval
+    """Accuracy against the adjudicated gold."""
+    delta: float
+    precision: dict[str, tuple[Interval, Interval]] = Field(default_factory=dict)
+    """Per violating label: precision against the original gold, then the adjudicated."""
+    recall: dict[str, tuple[Interval, Interval]] = Field(default_factory=dict)
+    """Per violating label: recall against the original gold, then the adjudicated."""
+
+
+class AdjudicationSummary(Record):
+    """What rescoring against an adjudication file changed."""
+
+    file: str
+    version: str
+    """``<verdicts>:<sha256 of the file, 12 hex>``: changes whenever a verdict is added."""
+    verdicts: int
+    changed: dict[str, int] = Field(default_factory=dict)
+    """Per policy, (item, policy) golds the verdicts changed among the run's items."""
+    not_in_run: int = 0
+    """Verdicts on items or policies this run does not have (counted, not applied)."""
+    moves: list[DeciderMove] = Field(default_factory=list)
+
+
 class MetricsFile(Record):
     schema_version: int = 1
     run_id: str
     results: list[MetricRow]
     human_agreement: list[HumanAgreement] = Field(default_factory=list)
+    adjudication: AdjudicationSummary | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Present when the run was rescored against adjudicated gold (``report --adjudicated``)."""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .base import Strict
-from .metrics import Interval
+from .metrics import AdjudicationSummary, Interval
 
 __all__ = ["VERDICT_TEXT", "ClaimCheck", "CostCut", "FrontierPoint", "Plan", "PlanMetrics", "PlanTier",
            "PolicyRouting", "QaRequest", "QaSample", "RoutingPlan", "SliceRow", "SplitStats",
@@ -373,3 +373,6 @@ class RoutingPlan(BaseModel):
     """How items were split, and that every signed number comes from the validation split."""
     daily_volume: int
     policies: list[PolicyRouting]
+    adjudication: AdjudicationSummary | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Present when the plan was made against adjudicated gold (``route --adjudicated``): which
+    file and version, and how many labels it changed (``moves`` empty)."""

@@ -170,6 +170,11 @@ class DecisionTable:
         """Each row's decided label, or its outcome when not ok, as a code."""
         return self._answers[1]
 
+    @property
+    def answer_words(self) -> tuple[str, ...]:
+        """The strings :attr:`gold_codes` and :attr:`prediction_codes` index."""
+        return self._answers[2]
+
     def prediction_value(self, i: int) -> str:
         """Row ``i``'s decided label, or its outcome when not ok."""
         return self._answers[2][self._answers[1][i]]

@@ -19,6 +19,7 @@ from ..records import (
     MetricsFile,
 )
 from ..scoring.rootcause import MIN_SLICE_ITEMS, PolicyCauses, RaterSplit
+from .adjudication import adjudication_lines
 from .format import TEXT_LIMIT, fmt_interval, fmt_num, fmt_p, fmt_seconds, fmt_usd, md_code, md_escape, table
 from .humans import humans_section
 from .terminal import terminal_safe
@@ -295,6 +296,9 @@ def _sop(v: PolicyView) -> list[str]:
     if sop.examples:
         lines += ["", "Example items (rater votes):", ""]
         lines += [_example(s) for s in sop.examples[:6]]
+    lines += ["", "Every split item, with those a decider confidently disagrees on, is in the "
+              "run's disagreement queue: `evalharness view RUN` (its queue filter), or "
+              "`evalharness queue RUN` for a CSV to adjudicate."]
     return lines + [""]
 
 
@@ -351,6 +355,7 @@ def render_markdown(metrics: MetricsFile, manifest: Manifest,
         "",
         *run_summary_lines(metrics, manifest, causes),
         "",
+        *(adjudication_lines(metrics.adjudication) if metrics.adjudication else []),
     ]
     for view in policy_views(metrics, manifest, causes):
         lines += _policy_section(view, manifest)

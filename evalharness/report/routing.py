@@ -12,7 +12,7 @@ from typing import Any
 
 from ..records.kinds import HUMAN_KINDS
 from ..records.routing import UNKNOWN_SITE, ClaimCheck, Plan, PlanMetrics, PolicyRouting, RoutingPlan
-from .format import fmt_interval, md_escape, md_escape_text, symbols, table
+from .format import fmt_interval, md_code, md_escape, md_escape_text, symbols, table
 from .terminal import terminal_safe
 
 __all__ = ["md_escape_text", "render_routing_markdown", "routing_summary_lines"]
@@ -282,6 +282,12 @@ def render_routing_markdown(plan: RoutingPlan) -> str:
            "*meets on the point estimate — not signable* or **misses**. Intervals in brackets are "
            f"two-sided {plan.confidence:.0%}. Decisions that were invalid, refused or failed are "
            "never auto-decided: they are escalated to the next tier.", ""]
+    if plan.adjudication is not None:
+        a = plan.adjudication
+        out += [f"**Graded against adjudicated gold**: {md_code(a.file)} (version "
+                f"{md_code(a.version)}, {a.verdicts} verdicts) changed "
+                + ", ".join(f"{md_escape(p)} {n}" for p, n in a.changed.items())
+                + " gold labels of this run's items; every number below uses them.", ""]
     for p in plan.policies:
         out += _policy_section(p, plan)
     return terminal_safe("\n".join(out).rstrip() + "\n")

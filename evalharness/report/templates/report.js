@@ -45,3 +45,15 @@
     });
   });
 })();
+// Served by `evalharness view` (it adds <meta name="evalharness-viewer">): each confusion-matrix
+// cell links to the viewer's list of its decisions.
+(function () {
+  if (!document.querySelector('meta[name="evalharness-viewer"]')) { return; }
+  Array.prototype.forEach.call(document.querySelectorAll("td[data-view]"), function (td) {
+    var a = document.createElement("a");
+    a.href = "/#" + td.getAttribute("data-view");
+    a.className = "cm-link";
+    while (td.firstChild) { a.appendChild(td.firstChild); }
+    td.appendChild(a);
+  });
+})();

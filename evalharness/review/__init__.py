@@ -1,0 +1,1 @@
+"""Review every decision: the viewer's rows, filters, disagreement queue and server."""
