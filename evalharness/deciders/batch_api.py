@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .completion import normalise_json
 from .model import CallError, openai_call_errors
+from .openai_sdk import model_name, provider_of, sdk_client
 
 if TYPE_CHECKING:
     from .llm_options import LlmDeciderConfig
@@ -44,15 +45,13 @@ class ProviderBatches:
         self.client_kind = client_kind
         self.api_key = api_key
         self.sent = sent
-        self.model = config.model
-        self.provider = self.model.split("/", 1)[0] if "/" in self.model else "openai"
+        self.provider = provider_of(config.model)
         self._client: Any = None
 
     # the request and its answer ---------------------------------------------------------------
     def line(self, payload: dict[str, Any], custom_id: str) -> dict[str, Any]:
         """The JSONL line of one request: the body an online call sends."""
-        name = self.model.split("/", 1)[1] if "/" in self.model else self.model
-        body = {"model": name, **self.sent(payload)}
+        body = {"model": model_name(self.config.model), **self.sent(payload)}
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
 
     @staticmethod
@@ -68,16 +67,7 @@ class ProviderBatches:
     # the provider's calls -----------------------------------------------------------------------
     def _sdk(self) -> Any:
         if self._client is None:
-            import openai
-
-            config = self.config
-            kwargs: dict[str, Any] = {"api_key": self.api_key,
-                                      "timeout": config.timeout_s, "max_retries": 0}
-            if self.provider == "azure":
-                self._client = openai.AsyncAzureOpenAI(
-                    azure_endpoint=config.api_base, api_version=config.api_version, **kwargs)
-            else:
-                self._client = openai.AsyncOpenAI(base_url=config.api_base, **kwargs)
+            self._client = sdk_client(self.config, self.api_key)
         return self._client
 
     @property
@@ -98,11 +88,11 @@ class ProviderBatches:
 
             try:
                 result = await via_litellm(litellm)
-            except Exception as exc:
+            except Exception as exc:  # no status: a connection failure, worth another try
                 status = getattr(exc, "status_code", None)
-                raise CallError(f"{type(exc).__name__}: {exc}", status=status,
-                                retryable=status is None or status in (408, 409, 429)
-                                or status >= 500) from None
+                message = f"{type(exc).__name__}: {exc}"
+                raise (CallError(message, retryable=True) if status is None
+                       else CallError.from_status(status, message, {})) from None
         else:
             with openai_call_errors():
                 result = await sdk(self._sdk())

@@ -24,6 +24,7 @@ from .base import DecisionRequest, check_prompt_variant
 from .model import CallError, ModelDecider, json_body, openai_call_errors
 from .completion import normalise_json
 from .batch_api import ProviderBatches
+from .openai_sdk import model_name, provider_of, sdk_client
 from .fleet import Fleet
 from .openai_http import OpenAiHttp
 from .redaction import key_and_environment_secrets
@@ -36,10 +37,6 @@ _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 OPENAI_COMPATIBLE = {"openai", "azure", "hosted_vllm", "lm_studio", "llamafile", "openai_like"}
 _NOT_SENT = ("api_base", "policy", "bundle", "model")
 """Payload keys that are part of the cache key but not of the request body."""
-
-
-def provider_of(model: str) -> str:
-    return model.split("/", 1)[0] if "/" in model else "openai"
 
 
 def answer_format(policy: Policy, mode: str) -> str:
@@ -181,20 +178,10 @@ class ChatLlm(ModelDecider):
             if base not in self._replicas:
                 self._replicas[base] = OpenAiHttp(base, self.openai_key(), self.timeout_s)
             return self._replicas[base]
-        if self._client is None and provider_of(self.config.model) != "azure":
-            self._client = OpenAiHttp(self.config.api_base, self.openai_key(), self.timeout_s)
-        if self._client is None:
-            import openai
-
-            # no configured key: the SDK reads OPENAI_API_KEY / AZURE_OPENAI_API_KEY itself; a
-            # local server behind api_base may need no key at all
-            kwargs: dict[str, Any] = {"api_key": self.openai_key(), "timeout": self.timeout_s,
-                                      "max_retries": 0}
-            if provider_of(self.config.model) == "azure":
-                self._client = openai.AsyncAzureOpenAI(
-                    azure_endpoint=self.config.api_base, api_version=self.config.api_version, **kwargs)
-            else:
-                self._client = openai.AsyncOpenAI(base_url=self.config.api_base, **kwargs)
+        if self._client is None:  # Azure through the SDK, everything else over aiohttp
+            self._client = (sdk_client(self.config, self.openai_key())
+                            if provider_of(self.config.model) == "azure"
+                            else OpenAiHttp(self.config.api_base, self.openai_key(), self.timeout_s))
         return self._client
 
     def openai_key(self) -> str | None:
@@ -312,9 +299,8 @@ class ChatLlm(ModelDecider):
         return await self._call_litellm(params, base)
 
     async def _call_openai(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
-        model = self.config.model.split("/", 1)[1] if "/" in self.config.model else self.config.model
         client = self._openai_client(base)
-        body = {"model": model, **params}
+        body = {"model": model_name(self.config.model), **params}
         if isinstance(client, OpenAiHttp):  # raises CallError itself
             completion, headers = await client.create(body)
         else:
