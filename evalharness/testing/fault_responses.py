@@ -46,6 +46,17 @@ def error(status: int, message: str, *, kind: str = "invalid_request_error",
                                             "code": code}}, headers)
 
 
+def key_refused(expected: str | None, request: web.Request,
+                echo: Mapping[str, str] | None = None) -> web.Response | None:
+    """A 401 when ``expected`` is set and the request's bearer key is another; like the real
+    thing, its message quotes the key that was sent. None when the key is accepted."""
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if expected is None or given == expected:
+        return None
+    return error(401, f"Incorrect API key provided: {given}. You can find your API key in your "
+                 "account settings.", code="invalid_api_key", echo=echo)
+
+
 def rate_limited(retry_after_s: float | None, message: str,
                  echo: Mapping[str, str] | None = None) -> web.Response:
     """429; with ``Retry-After`` (whole seconds, and ``retry-after-ms`` when fractional) and

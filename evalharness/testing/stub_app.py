@@ -59,7 +59,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from .fault_responses import BODY_KINDS, Dropped, broken_body, drop, rate_limited
+from .fault_responses import BODY_KINDS, Dropped, broken_body, drop, key_refused, rate_limited
 from .fault_responses import error as _error
 from .fault_responses import json_response as _json
 from .faults import Fault, FaultTable, RandomFaults, TokenBucket, default_faults, parse_fault
@@ -315,11 +315,8 @@ class StubApp:
         echo = request.headers if self.echo_headers else None
         if not isinstance(body, dict):
             return _error(400, "the request body must be a JSON object", echo=echo), None
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.api_key is not None and given != self.api_key:
-            # like the real thing, the message quotes the key that was sent
-            return _error(401, f"Incorrect API key provided: {given}. You can find your API key "
-                          "in your account settings.", code="invalid_api_key", echo=echo), None
+        if (refused := key_refused(self.api_key, request, echo)) is not None:
+            return refused, None
         if self.require_model and body.get("model") != self.model_id:
             return _error(404, f"The model `{body.get('model')}` does not exist or you do not "
                           "have access to it.", code="model_not_found", echo=echo), None

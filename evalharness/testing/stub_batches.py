@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from .fault_responses import error as _error
+from .fault_responses import key_refused
 from .fault_responses import json_response as _json
 from .stub_model import RequestError, item_text, last_user_text
 
@@ -185,11 +186,7 @@ class BatchApi:
     # -- the batch's life ----------------------------------------------------------------------
 
     def _refuse(self, request: web.Request) -> web.Response | None:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.app.api_key is not None and given != self.app.api_key:
-            return _error(401, f"Incorrect API key provided: {given}. You can find your API key "
-                          "in your account settings.", code="invalid_api_key")
-        return None
+        return key_refused(self.app.api_key, request)
 
     def _read_lines(self, data: bytes, endpoint: str
                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
