@@ -43,7 +43,7 @@ from ..records import Decision
 from ..deciders.redaction import Redactor
 from .rundir import DecisionLog, RunDir
 from .watch import CallWatch
-from .batches import LEDGER, BatchDrain, BatchLedger
+from .batches import LEDGER, BatchDrain, BatchLedger, Call
 from .sidecar import import_parquet
 from .warmup import Warmup
 
@@ -350,7 +350,7 @@ async def _drain_batched(unit: Work, api: ProviderBatches, ledger: BatchLedger, 
 
 def _misses(requests: Sequence[DecisionRequest], decider: ModelDecider, writer: _Writer,
             cache: ResponseCache | None, epoch: int
-            ) -> Iterator[tuple[list[DecisionRequest], dict[str, Any], str]]:
+            ) -> Iterator[Call]:
     """(requests, payload, cache key) of each call (:meth:`~ModelDecider.call_groups`) the cache
     cannot answer, looked up ``LOOKUP_CHUNK`` calls at a time; the decisions of the hits are
     written on the way. The workers share it: each ``next`` runs to completion on the event

@@ -53,7 +53,7 @@ class Queue:
         found = {"raters_split": table.split, "confident_disagreement": confident,
                  "tier_vs_qa": _tier_vs_qa(table, plan) if plan else
                  np.zeros(n, dtype=bool)}
-        pair = table.item.astype(np.int64) * (len(table.policy.values) + 1) + table.policy.codes
+        pair = table.pair
         sure = np.where(np.isnan(table.confidence), 0.0, table.confidence) * 0.5
         own = sum((_WEIGHT[r] * rows for r, rows in found.items()), sure)
         # each pair's row: the one with the most of its own reasons, a decider's before a rater's

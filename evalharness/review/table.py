@@ -59,6 +59,8 @@ class ReviewTable:
         self.cost = t.numbers["cost_usd"]
         self.latency = t.numbers["latency_s"]
         self.rater = self.kind.codes == self.kind.code(HUMAN_RATER)
+        self.pair = t.key(("item_id", "policy"))
+        """Equal exactly where the rows' item and policy are."""
         self.agree = self._agreement()
         self.split = self._splits()
         self.other, self.flipped = self._other()
@@ -66,13 +68,10 @@ class ReviewTable:
         self.lowered = [text.casefold() for text in self.texts]
 
     # per (item, policy) --------------------------------------------------------------------------
-    def _pair_key(self) -> NDArray[np.int64]:
-        return self.item.astype(np.int64) * (len(self.policy.values) + 1) + self.policy.codes
-
     def _agreement(self) -> NDArray[np.bool_]:
         """Rows whose deciders (raters left out) all decided the same for their item and policy;
         a rater's row agrees when the deciders do."""
-        key = self._pair_key()
+        key = self.pair
         deciding = np.flatnonzero(~self.rater)
         agree = np.ones(self.n, dtype=bool)
         if not len(deciding):
@@ -86,21 +85,13 @@ class ReviewTable:
 
     def _splits(self) -> NDArray[np.bool_]:
         """Rows whose item's raters gave different labels for the policy."""
-        split_pairs = set()
-        for code, item_id in enumerate(self.item_ids):
+        split = np.zeros(self.n, dtype=bool)
+        for (item_id, policy), rows in self.a.table.groups(by=("item_id", "policy")).items():
             item = self.a.items.get(item_id)
-            if item is None:
-                continue
-            given: dict[str, set[str]] = {}
-            for annotation in item.annotations:
-                for policy, label in annotation.labels.items():
-                    given.setdefault(policy, set()).add(label)
-            for policy, labels in given.items():
-                if len(labels) > 1 and self.policy.code(policy) >= 0:
-                    split_pairs.add(code * (len(self.policy.values) + 1) + self.policy.code(policy))
-        if not split_pairs:
-            return np.zeros(self.n, dtype=bool)
-        return np.isin(self._pair_key(), np.fromiter(split_pairs, dtype=np.int64))
+            given = {a.labels[policy] for a in item.annotations
+                     if policy in a.labels} if item is not None else set()
+            split[rows] = len(given) > 1
+        return split
 
     def _other(self) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
         """Run ``b``'s decision of each row's key (-1 when it has none) and whether it differs."""

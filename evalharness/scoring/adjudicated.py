@@ -27,14 +27,11 @@ def regold(table: DecisionTable, verdicts: Mapping[tuple[str, str], Verdict]
     gold = table["gold"]
     values = list(gold.values)
     codes = gold.codes.copy()
-    items, policies = table["item_id"], table["policy"]
-    key = items.codes.astype(np.int64) * (len(policies.values) + 1) + policies.codes
+    pairs = table.groups(by=("item_id", "policy"))
     unused = 0
-    for (item_id, policy), verdict in verdicts.items():
-        i, p = items.code(item_id), policies.code(policy)
-        rows = (np.flatnonzero(key == i * (len(policies.values) + 1) + p)
-                if i >= 0 and p >= 0 else np.zeros(0, dtype=np.intp))
-        if not len(rows):
+    for key, verdict in verdicts.items():
+        rows = pairs.get(key)
+        if rows is None:
             unused += 1
             continue
         if verdict.new_label not in values:
